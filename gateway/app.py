@@ -1,0 +1,72 @@
+"""The application factory."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, request
+
+from tenants import db as tenant_db
+from tenants.migrate import migrate
+
+from . import config, errors
+from .openapi import init_app as init_api
+from .openapi import is_scim_path, scim_error_response
+
+log = logging.getLogger(__name__)
+
+
+def _init_database(app: Flask) -> None:
+    database = tenant_db.bind(app.config["DATABASE_URL"])
+    if app.config["AUTO_MIGRATE"]:
+        migrate(database)
+
+    @app.before_request
+    def _connect():
+        if not (request.endpoint or "").startswith("ops."):
+            tenant_db.database.connect(reuse_if_open=True)
+
+    @app.teardown_request
+    def _close(_exc):
+        if not tenant_db.database.is_closed():
+            tenant_db.database.close()
+
+
+def _init_errors(app: Flask) -> None:
+    @app.errorhandler(errors.ScimError)
+    def _scim_error(error: errors.ScimError):
+        return scim_error_response(error)
+
+    @app.errorhandler(Exception)
+    def _unexpected(error: Exception):
+        log.exception("Unhandled error on %s %s", request.method, request.path)
+        if is_scim_path(request.path):
+            return scim_error_response(errors.InternalError())
+        return {"code": 500, "status": "Internal Server Error",
+                "message": "The server could not complete the request; see the server log."}, 500
+
+
+def create_app(test_config: dict | None = None) -> Flask:
+    """Build the gateway: configuration, database (migrated), OpenAPI, blueprints, errors.
+
+    :param test_config: settings that override defaults and the environment (tests).
+    """
+    app = Flask(__name__, instance_relative_config=True)
+    config.load(app, test_config)
+    _init_database(app)
+    api = init_api(app)
+
+    from .ops import blp as ops_blp
+    from .scim.views import blp as scim_blp
+
+    api.register_blueprint(ops_blp)
+    api.register_blueprint(
+        scim_blp,
+        url_prefix="/tenants/<tenant>/scim/v2",
+        name="scim-tenant",
+        parameters=[{"in": "path", "name": "tenant", "required": True, "schema": {"type": "string"},
+                     "description": "The tenant's slug, as in its Tenant URL."}],
+    )
+    api.register_blueprint(scim_blp, url_prefix="/scim/v2", name="scim-shared")
+    _init_errors(app)
+    return app

@@ -1,0 +1,51 @@
+"""Bearer authentication for the SCIM API and the ``<tenant>`` URL part.
+
+One indexed lookup by token digest finds the token and its tenant. On a Tenant URL
+(``/tenants/<slug>/scim/v2``) the token must belong to that tenant; on the shared URL
+(``/scim/v2``) the token alone picks the tenant. A token of another tenant gets the same
+401 as a wrong token, so a caller cannot even learn that a slug exists.
+"""
+
+from __future__ import annotations
+
+from flask import current_app, g, request
+
+from tenants.services import authenticate
+
+from .errors import ProvisioningDisabledError, UnauthorizedError
+
+
+def bearer_token() -> str | None:
+    """The token of an ``Authorization: Bearer <token>`` header, else ``None``."""
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    return token.strip()
+
+
+def public_base() -> str:
+    """``scheme://host`` for absolute URLs: ``PUBLIC_URL`` if configured, else the request's."""
+    return current_app.config["PUBLIC_URL"] or request.host_url.rstrip("/")
+
+
+def tenant_scim_url(slug: str, base: str | None = None) -> str:
+    """The Tenant URL of ``slug``: what an admin pastes into Entra."""
+    return f"{base or public_base()}/tenants/{slug}/scim/v2"
+
+
+def authenticate_scim_request() -> None:
+    """Resolve ``g.tenant`` and ``g.scim_base`` from the bearer token, or raise a SCIM error."""
+    secret = bearer_token()
+    if secret is None:
+        raise UnauthorizedError("Missing bearer token: send 'Authorization: Bearer <Secret token>'.")
+    token = authenticate(secret)
+    slug = g.get("tenant_slug")
+    if token is None or (slug is not None and token.tenant.slug != slug):
+        raise UnauthorizedError("The bearer token is not valid for this Tenant URL.")
+    tenant = token.tenant
+    if not tenant.enabled:
+        raise ProvisioningDisabledError()
+    g.tenant = tenant
+    g.token_prefix = token.prefix
+    g.scim_base = tenant_scim_url(tenant.slug) if slug is not None else f"{public_base()}/scim/v2"

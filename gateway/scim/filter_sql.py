@@ -1,0 +1,161 @@
+"""Compile a parsed SCIM filter (:mod:`gateway.scim.filters`) into a peewee expression.
+
+An explicit map from attribute path to :class:`Column` drives the compiler; values stay
+apart from SQL (peewee binds them). Case handling follows each attribute's
+``caseExact``: folded columns (userName, displayName) compare against
+:func:`tenants.keys.fold` of the value and so use the per-tenant UNIQUE index; case-exact
+columns (id, externalId) compare as sent; other strings compare through ``LOWER``.
+``LIKE`` is case-sensitive on both databases (SQLite gets ``case_sensitive_like``), and
+its wildcards in values are escaped.
+
+A filter on an attribute this tenant does not store matches nothing rather than failing
+(Entra and other clients probe with such filters); ``and``/``or``/``not`` keep their
+meaning because the unknown comparison compiles to FALSE, never to "dropped", so an
+unknown attribute can never widen a result.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Callable, Mapping
+
+from peewee import SQL, Expression, Field, NodeList, Value, fn
+
+from tenants.keys import fold
+
+from ..errors import InvalidFilterError
+from . import filters as ast
+
+FALSE = SQL("(1 = 0)")
+TRUE = SQL("(1 = 1)")
+ORDERING = ("gt", "ge", "lt", "le")
+
+
+@dataclass(frozen=True)
+class Column:
+    """How one SCIM attribute path maps to SQL.
+
+    ``kind``: ``folded`` (compare against the folded-key column), ``exact`` (as sent),
+    ``text`` (case-insensitive through LOWER), ``boolean`` or ``datetime``.
+    ``related`` marks a multi-valued attribute kept in another table (group
+    ``members``): it receives the compiled condition on that table and returns the
+    condition on the resource (an ``IN (subquery)``).
+    """
+
+    field: Field | None
+    kind: str = "exact"
+    related: Callable[[Expression], Expression] | None = None
+
+
+ColumnMap = Mapping[tuple[str, str | None], Column]
+
+
+@dataclass(frozen=True)
+class FilterTarget:
+    """What a filter can address on one resource type: its schema URNs and columns.
+
+    ``columns`` is keyed by lower-cased ``(attribute, sub-attribute or None)``.
+    """
+
+    schemas: frozenset[str]
+    columns: ColumnMap
+
+    def column(self, path: ast.AttrPath, prefix: str | None = None) -> Column | None:
+        """The column ``path`` names (inside value path ``prefix`` if given), or ``None``."""
+        uri, attr, sub = path.key
+        if uri is not None and uri not in self.schemas:
+            return None
+        if prefix is not None:
+            attr, sub = prefix, attr
+        return self.columns.get((attr, sub))
+
+
+def _like(field, op: str, value: str) -> Expression:
+    escaped = value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    pattern = {"co": f"%{escaped}%", "sw": f"{escaped}%", "ew": f"%{escaped}"}[op]
+    return NodeList((field, SQL("LIKE"), Value(pattern), SQL("ESCAPE '\\'")))
+
+
+def _datetime(value, label: str) -> dt.datetime:
+    if not isinstance(value, str):
+        raise InvalidFilterError(f"'{label}' is a dateTime: compare it with a quoted RFC 3339 date.")
+    try:
+        parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        raise InvalidFilterError(f"{value!r} is not an RFC 3339 dateTime (comparing '{label}').") from None
+    if parsed.tzinfo is not None:
+        parsed = parsed.astimezone(dt.timezone.utc).replace(tzinfo=None)
+    return parsed
+
+
+def _ordered(field, op: str, value) -> Expression:
+    return {"eq": field == value, "gt": field > value, "ge": field >= value,
+            "lt": field < value, "le": field <= value}[op]
+
+
+def compare(column: Column, op: str, value, label: str) -> Expression:
+    """The SQL condition for ``<attribute> <op> <value>`` on one column."""
+    field = column.field
+    if value is None:
+        if op == "eq":
+            return field.is_null()
+        if op == "ne":
+            return field.is_null(False)
+        raise InvalidFilterError(f"Operator '{op}' cannot compare '{label}' with null.")
+    if column.kind == "boolean":
+        if not isinstance(value, bool):
+            raise InvalidFilterError(f"'{label}' is a boolean: compare it with true or false.")
+        if op in ("eq", "ne"):
+            return (field == value) if op == "eq" else (field != value)
+        raise InvalidFilterError(f"Operator '{op}' is not defined for the boolean '{label}'.")
+    if column.kind == "datetime":
+        if op in ("co", "sw", "ew"):
+            raise InvalidFilterError(f"Operator '{op}' is not defined for the dateTime '{label}'.")
+        when = _datetime(value, label)
+        return (field != when) if op == "ne" else _ordered(field, op, when)
+    if not isinstance(value, str):
+        raise InvalidFilterError(f"'{label}' is a string: compare it with a quoted value.")
+    if column.kind == "folded":
+        value = fold(value)
+    elif column.kind == "text":
+        field, value = fn.LOWER(field), value.lower()
+    if op == "ne":
+        return (field != value) | column.field.is_null()
+    if op in ("co", "sw", "ew"):
+        return _like(field, op, value)
+    return _ordered(field, op, value)
+
+
+def present(column: Column) -> Expression:
+    """The SQL condition for ``<attribute> pr``: has a non-empty value."""
+    if column.kind in ("boolean", "datetime"):
+        return column.field.is_null(False)
+    return column.field.is_null(False) & (column.field != "")
+
+
+def compile_filter(node: ast.Filter, target: FilterTarget, *, prefix: str | None = None) -> Expression:
+    """The peewee condition equivalent to ``node`` over ``target``'s columns.
+
+    ``prefix`` compiles the inside of a value path (``members[value eq "x"]`` is
+    ``members.value eq "x"``).
+    """
+    if isinstance(node, ast.And):
+        return compile_filter(node.left, target, prefix=prefix) & compile_filter(node.right, target, prefix=prefix)
+    if isinstance(node, ast.Or):
+        return compile_filter(node.left, target, prefix=prefix) | compile_filter(node.right, target, prefix=prefix)
+    if isinstance(node, ast.Not):
+        return ~compile_filter(node.expr, target, prefix=prefix)
+    if isinstance(node, ast.ValuePath):
+        if prefix is not None:
+            raise InvalidFilterError("Value filters cannot be nested.")
+        return compile_filter(node.filter, target, prefix=node.path.key[1])
+    column = target.column(node.path, prefix)
+    if column is None:
+        return FALSE
+    label = node.path.attr if prefix is None else f"{prefix}.{node.path.attr}"
+    if isinstance(node, ast.Present):
+        condition = present(column)
+    else:
+        condition = compare(column, node.op, node.value, label)
+    return column.related(condition) if column.related is not None else condition

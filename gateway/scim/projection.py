@@ -1,0 +1,92 @@
+"""``attributes`` and ``excludedAttributes`` (RFC 7644 §3.4.2.5, §3.9).
+
+A :class:`Projection` is parsed once per request. Before anything is read it answers
+:meth:`Projection.wants` (``excludedAttributes=members`` means the membership table is
+never queried); after rendering, :meth:`Projection.apply` trims the resource. ``id`` and
+``schemas`` are always returned.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from .schema import Schema
+
+ALWAYS_RETURNED = frozenset({"id", "schemas"})
+
+
+def _paths(text: str | None, schema: Schema) -> frozenset[tuple[str, str | None]]:
+    if not text:
+        return frozenset()
+    prefix = schema.id.lower() + ":"
+    paths = set()
+    for raw in text.split(","):
+        name = raw.strip().lower()
+        if not name:
+            continue
+        if name.startswith(prefix):
+            name = name[len(prefix):]
+        elif name.startswith("urn:"):
+            continue  # an extension schema this resource type does not have
+        top, _, sub = name.partition(".")
+        paths.add((top, sub or None))
+    return frozenset(paths)
+
+
+@dataclass(frozen=True)
+class Projection:
+    """The attribute selection of one request, as lower-cased (attribute, sub) pairs."""
+
+    attributes: frozenset[tuple[str, str | None]] = frozenset()
+    excluded: frozenset[tuple[str, str | None]] = frozenset()
+
+    @classmethod
+    def parse(cls, attributes: str | None, excluded: str | None, schema: Schema) -> "Projection":
+        """Parse the comma-separated query parameters against ``schema``."""
+        return cls(_paths(attributes, schema), _paths(excluded, schema))
+
+    def wants(self, attribute: str) -> bool:
+        """Whether ``attribute`` (top level) will be returned at all: decides what to read."""
+        key = attribute.lower()
+        if self.attributes:
+            return any(top == key for top, _ in self.attributes)
+        return (key, None) not in self.excluded
+
+    def apply(self, resource: dict) -> dict:
+        """``resource`` trimmed to the selection."""
+        if not self.attributes and not self.excluded:
+            return resource
+        result = {}
+        for key, value in resource.items():
+            lowered = key.lower()
+            if lowered in ALWAYS_RETURNED:
+                result[key] = value
+                continue
+            if self.attributes:
+                subs = {sub for top, sub in self.attributes if top == lowered}
+                if not subs:
+                    continue
+                result[key] = value if None in subs else _keep(value, subs)
+            else:
+                subs = {sub for top, sub in self.excluded if top == lowered}
+                if None in subs:
+                    continue
+                result[key] = _drop(value, subs) if subs else value
+        return result
+
+
+def _keep(value: Any, subs: set) -> Any:
+    if isinstance(value, list):
+        return [_keep(item, subs) for item in value]
+    if isinstance(value, dict):
+        return {k: v for k, v in value.items() if k.lower() in subs}
+    return value
+
+
+def _drop(value: Any, subs: set) -> Any:
+    if isinstance(value, list):
+        return [_drop(item, subs) for item in value]
+    if isinstance(value, dict):
+        return {k: v for k, v in value.items() if k.lower() not in subs}
+    return value

@@ -1,0 +1,193 @@
+"""SCIM schema definitions (RFC 7643 §2, §7) for what this gateway stores and returns.
+
+An :class:`Attribute` carries the characteristics discovery advertises and that the
+request parser, the PATCH engine and the filter compiler obey: type, multi-valuedness,
+case-exactness, mutability. Attribute names are matched case-insensitively everywhere
+(RFC 7643 §2.1), so lookups go through :meth:`Attribute.child` and :func:`find`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+USER_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:User"
+GROUP_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:Group"
+ENTERPRISE_USER_SCHEMA = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
+LIST_RESPONSE_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:ListResponse"
+PATCH_OP_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
+SERVICE_PROVIDER_CONFIG_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig"
+RESOURCE_TYPE_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:ResourceType"
+SCHEMA_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:Schema"
+
+
+@dataclass(frozen=True)
+class Attribute:
+    """One attribute definition with its RFC 7643 §2.2 characteristics."""
+
+    name: str
+    type: str = "string"
+    description: str = ""
+    multi_valued: bool = False
+    required: bool = False
+    case_exact: bool = False
+    mutability: str = "readWrite"
+    returned: str = "default"
+    uniqueness: str = "none"
+    sub_attributes: tuple["Attribute", ...] = field(default_factory=tuple)
+    reference_types: tuple[str, ...] = ()
+
+    @property
+    def key(self) -> str:
+        """The lower-cased name used for case-insensitive matching."""
+        return self.name.lower()
+
+    @property
+    def is_complex(self) -> bool:
+        """True for attributes whose values are objects with sub-attributes."""
+        return self.type == "complex"
+
+    @property
+    def writable(self) -> bool:
+        """True if a client may set this attribute."""
+        return self.mutability in ("readWrite", "writeOnly", "immutable")
+
+    def child(self, name: str) -> "Attribute | None":
+        """The sub-attribute called ``name`` (any case), or ``None``."""
+        return find(self.sub_attributes, name)
+
+    def to_scim(self) -> dict:
+        """The attribute as it appears in a ``/Schemas`` resource."""
+        body = {
+            "name": self.name,
+            "type": self.type,
+            "multiValued": self.multi_valued,
+            "description": self.description,
+            "required": self.required,
+            "caseExact": self.case_exact,
+            "mutability": self.mutability,
+            "returned": self.returned,
+            "uniqueness": self.uniqueness,
+        }
+        if self.type == "reference":
+            body["referenceTypes"] = list(self.reference_types)
+        if self.sub_attributes:
+            body["subAttributes"] = [sub.to_scim() for sub in self.sub_attributes]
+        return body
+
+
+def find(attributes: tuple[Attribute, ...], name: str) -> Attribute | None:
+    """The attribute called ``name`` in ``attributes``, matched case-insensitively."""
+    wanted = name.lower()
+    for attribute in attributes:
+        if attribute.key == wanted:
+            return attribute
+    return None
+
+
+@dataclass(frozen=True)
+class Schema:
+    """A SCIM schema: its URN, a name, a description and its attributes."""
+
+    id: str
+    name: str
+    description: str
+    attributes: tuple[Attribute, ...]
+
+    def attribute(self, name: str) -> Attribute | None:
+        """The top-level attribute called ``name`` (any case), or ``None``."""
+        return find(self.attributes, name)
+
+    def to_scim(self, base_url: str) -> dict:
+        """The schema as a ``/Schemas/<id>`` resource (RFC 7643 §7)."""
+        return {
+            "schemas": [SCHEMA_SCHEMA],
+            "id": self.id,
+            "name": self.name,
+            "description": self.description,
+            "attributes": [attribute.to_scim() for attribute in self.attributes],
+            "meta": {"resourceType": "Schema", "location": f"{base_url}/Schemas/{self.id}"},
+        }
+
+
+EXTERNAL_ID = Attribute(
+    "externalId",
+    description="An identifier for the resource as defined by the provisioning client.",
+    case_exact=True,
+)
+
+USER = Schema(
+    id=USER_SCHEMA,
+    name="User",
+    description="User Account. Only the attributes listed here are stored; others are disregarded.",
+    attributes=(
+        Attribute(
+            "userName",
+            description="Unique identifier for the User: an email address, unique in the tenant "
+            "regardless of case.",
+            required=True,
+            uniqueness="server",
+        ),
+        Attribute(
+            "name",
+            type="complex",
+            description="The components of the user's real name.",
+            sub_attributes=(
+                Attribute("givenName", description="The given name of the User."),
+                Attribute("familyName", description="The family name of the User."),
+            ),
+        ),
+        Attribute(
+            "active",
+            type="boolean",
+            description="The User's administrative status; false disables the user.",
+        ),
+    ),
+)
+
+MEMBER = Attribute(
+    "members",
+    type="complex",
+    multi_valued=True,
+    description="The members of the Group (users only; nested groups are not supported).",
+    sub_attributes=(
+        Attribute(
+            "value",
+            description="Identifier of the member User.",
+            mutability="immutable",
+        ),
+        Attribute(
+            "$ref",
+            type="reference",
+            description="The URI of the member User.",
+            mutability="immutable",
+            reference_types=("User",),
+        ),
+        Attribute(
+            "display",
+            description="The member's userName.",
+            mutability="readOnly",
+        ),
+        Attribute(
+            "type",
+            description="The type of the member: always 'User'.",
+            mutability="immutable",
+        ),
+    ),
+)
+
+GROUP = Schema(
+    id=GROUP_SCHEMA,
+    name="Group",
+    description="Group. Provisioned groups appear in the tenant's group-mapping list.",
+    attributes=(
+        Attribute(
+            "displayName",
+            description="A human-readable name for the Group, unique in the tenant regardless of case.",
+            required=True,
+            uniqueness="server",
+        ),
+        MEMBER,
+    ),
+)
+
+SCHEMAS = (USER, GROUP)

@@ -1,0 +1,235 @@
+"""The SCIM blueprint: one set of views served at ``/tenants/<tenant>/scim/v2`` and ``/scim/v2``.
+
+The blueprint is registered twice (flask-smorest documents both path sets). A URL value
+preprocessor pops ``<tenant>`` into ``g`` and ``before_request`` authenticates, so views
+never see the slug and never run for an unauthenticated caller.
+"""
+
+from __future__ import annotations
+
+from flask import g
+from flask.views import MethodView
+from flask_smorest import Blueprint
+
+from ..auth import authenticate_scim_request
+from ..errors import NotFoundError, NotImplementedScimError
+from . import api_schemas, discovery, filters, operations
+from .http import int_arg, json_body, json_object_body, query_arg, scim_response
+from .projection import Projection
+from .resources import GROUPS, USERS, ResourceKind
+
+blp = Blueprint(
+    "scim",
+    __name__,
+    description="SCIM 2.0 service provider (RFC 7643, RFC 7644) for one tenant.",
+)
+
+ERRORS = {
+    400: "Bad request: invalidFilter, invalidSyntax, invalidValue, invalidPath, noTarget or mutability.",
+    401: "Missing or wrong bearer token.",
+    403: "Provisioning is disabled for this tenant.",
+}
+
+
+@blp.url_value_preprocessor
+def _pop_tenant(endpoint, values):
+    g.tenant_slug = values.pop("tenant", None) if values else None
+
+
+@blp.before_request
+def _authenticate():
+    authenticate_scim_request()
+
+
+def _document_errors(*codes: int):
+    def decorate(function):
+        for code in codes:
+            function = blp.alt_response(
+                code, schema=api_schemas.ScimErrorBody, content_type="application/scim+json",
+                description=ERRORS.get(code, {404: "No such resource in this tenant.",
+                                              409: "uniqueness: the name is already in use in this tenant.",
+                                              413: "The body is larger than the server accepts.",
+                                              415: "The body is not application/scim+json or application/json.",
+                                              501: "Not implemented."}.get(code, "")),
+            )(function)
+        return function
+
+    return decorate
+
+
+def _projection(kind: ResourceKind) -> Projection:
+    return Projection.parse(query_arg("attributes"), query_arg("excludedAttributes"), kind.schema)
+
+
+def _created(kind: ResourceKind, resource: dict):
+    location = resource.get("meta", {}).get("location") or kind.location(g.scim_base, resource["id"])
+    return scim_response(resource, 201, {"Location": location, "ETag": resource.get("meta", {}).get("version", "")})
+
+
+def _ok(resource: dict):
+    version = resource.get("meta", {}).get("version")
+    return scim_response(resource, 200, {"ETag": version} if version else None)
+
+
+def _list_query(kind: ResourceKind) -> operations.ListQuery:
+    text = query_arg("filter")
+    return operations.ListQuery(
+        filter=filters.parse_filter(text) if text else None,
+        start_index=max(1, int_arg("startIndex", 1)),
+        count=operations.page_size(int_arg("count")),
+        projection=_projection(kind),
+    )
+
+
+def _register(kind: ResourceKind, resource_schema, list_schema) -> None:
+    """Route the collection and item views of ``kind`` (Users or Groups)."""
+
+    class Collection(MethodView):
+        @blp.doc(summary=f"List or filter {kind.endpoint}", parameters=_LIST_PARAMETERS)
+        @blp.alt_response(200, schema=list_schema, content_type="application/scim+json", success=True,
+                          description=f"A ListResponse page of {kind.endpoint}.")
+        @_document_errors(400, 401, 403)
+        def get(self):
+            return scim_response(operations.list_resources(kind, g.tenant, g.scim_base, _list_query(kind)))
+
+        @blp.doc(summary=f"Create a {kind.name}",
+                 requestBody={"required": True,
+                              "content": {"application/scim+json": {"schema": resource_schema}}})
+        @blp.alt_response(201, schema=resource_schema, content_type="application/scim+json", success=True,
+                          description=f"The created {kind.name}; Location is its meta.location.")
+        @_document_errors(400, 401, 403, 409, 413, 415)
+        def post(self):
+            body = json_object_body()
+            _, resource = operations.create_resource(kind, g.tenant, g.scim_base, body, _projection(kind))
+            return _created(kind, resource)
+
+    class Item(MethodView):
+        @blp.doc(summary=f"Read one {kind.name}", parameters=_PROJECTION_PARAMETERS)
+        @blp.alt_response(200, schema=resource_schema, content_type="application/scim+json", success=True,
+                          description=f"The {kind.name}.")
+        @_document_errors(401, 403, 404)
+        def get(self, resource_id):
+            _, resource = operations.get_resource(kind, g.tenant, g.scim_base, resource_id, _projection(kind))
+            return _ok(resource)
+
+        @blp.doc(summary=f"Replace a {kind.name}",
+                 requestBody={"required": True,
+                              "content": {"application/scim+json": {"schema": resource_schema}}})
+        @blp.alt_response(200, schema=resource_schema, content_type="application/scim+json", success=True,
+                          description=f"The replaced {kind.name}.")
+        @_document_errors(400, 401, 403, 404, 409, 413, 415)
+        def put(self, resource_id):
+            body = json_object_body()
+            _, resource = operations.replace_resource(
+                kind, g.tenant, g.scim_base, resource_id, body, _projection(kind)
+            )
+            return _ok(resource)
+
+        @blp.doc(summary=f"Modify a {kind.name} (PatchOp)",
+                 requestBody={"required": True,
+                              "content": {"application/scim+json": {"schema": api_schemas.PatchRequest}}})
+        @blp.alt_response(200, schema=resource_schema, content_type="application/scim+json", success=True,
+                          description=f"The modified {kind.name}.")
+        @_document_errors(400, 401, 403, 404, 409, 413, 415)
+        def patch(self, resource_id):
+            body = json_body()
+            _, resource = operations.patch_resource(
+                kind, g.tenant, g.scim_base, resource_id, body, _projection(kind)
+            )
+            return _ok(resource)
+
+        @blp.doc(summary=f"Delete a {kind.name}")
+        @blp.alt_response(204, description="Deleted.", success=True)
+        @_document_errors(401, 403, 404)
+        def delete(self, resource_id):
+            operations.delete_resource(kind, g.tenant, resource_id)
+            return scim_response(None, 204)
+
+    Collection.__name__ = f"{kind.endpoint}Collection"
+    Item.__name__ = f"{kind.name}Item"
+    blp.route(f"/{kind.endpoint}", endpoint=f"{kind.endpoint.lower()}")(Collection)
+    blp.route(f"/{kind.endpoint}/<string:resource_id>", endpoint=f"{kind.name.lower()}")(Item)
+
+
+def _query_parameter(name: str, description: str, schema_type: str = "string") -> dict:
+    return {"in": "query", "name": name, "required": False, "description": description,
+            "schema": {"type": schema_type}}
+
+
+_PROJECTION_PARAMETERS = [
+    _query_parameter("attributes", "Comma-separated attributes to return (RFC 7644 §3.4.2.5)."),
+    _query_parameter("excludedAttributes", "Comma-separated attributes to leave out, e.g. members."),
+]
+_LIST_PARAMETERS = [
+    _query_parameter("filter", 'SCIM filter, e.g. userName eq "bjensen@example.com".'),
+    _query_parameter("startIndex", "1-based index of the first result.", "integer"),
+    _query_parameter("count", "Page size (at most the server's maxResults).", "integer"),
+    *_PROJECTION_PARAMETERS,
+]
+
+_register(USERS, api_schemas.UserResource, api_schemas.UserListResponse)
+_register(GROUPS, api_schemas.GroupResource, api_schemas.GroupListResponse)
+
+
+@blp.route("/ServiceProviderConfig", endpoint="service-provider-config")
+class ServiceProviderConfig(MethodView):
+    @blp.doc(summary="What this service provider supports")
+    @blp.alt_response(200, schema=api_schemas.DiscoveryResource, content_type="application/scim+json",
+                      success=True, description="The ServiceProviderConfig (RFC 7643 §5).")
+    @_document_errors(401, 403)
+    def get(self):
+        return scim_response(discovery.service_provider_config(g.scim_base))
+
+
+@blp.route("/ResourceTypes", endpoint="resource-types")
+class ResourceTypes(MethodView):
+    @blp.doc(summary="The resource types served")
+    @blp.alt_response(200, schema=api_schemas.DiscoveryListResponse, content_type="application/scim+json",
+                      success=True, description="A ListResponse of ResourceType resources.")
+    @_document_errors(401, 403)
+    def get(self):
+        return scim_response(discovery.list_response(discovery.resource_types(g.scim_base)))
+
+
+@blp.route("/ResourceTypes/<string:name>", endpoint="resource-type")
+class ResourceType(MethodView):
+    @blp.doc(summary="One resource type")
+    @blp.alt_response(200, schema=api_schemas.DiscoveryResource, content_type="application/scim+json",
+                      success=True, description="The ResourceType (RFC 7643 §6).")
+    @_document_errors(401, 403, 404)
+    def get(self, name):
+        kind = discovery.find_resource_type(name)
+        if kind is None:
+            raise NotFoundError(f"No resource type {name!r}.")
+        return scim_response(discovery.resource_type(kind, g.scim_base))
+
+
+@blp.route("/Schemas", endpoint="schemas")
+class Schemas(MethodView):
+    @blp.doc(summary="The schemas served: exactly the attributes stored and returned")
+    @blp.alt_response(200, schema=api_schemas.DiscoveryListResponse, content_type="application/scim+json",
+                      success=True, description="A ListResponse of Schema resources.")
+    @_document_errors(401, 403)
+    def get(self):
+        return scim_response(discovery.list_response([s.to_scim(g.scim_base) for s in discovery.schemas()]))
+
+
+@blp.route("/Schemas/<string:schema_id>", endpoint="schema")
+class SchemaItem(MethodView):
+    @blp.doc(summary="One schema")
+    @blp.alt_response(200, schema=api_schemas.DiscoveryResource, content_type="application/scim+json",
+                      success=True, description="The Schema (RFC 7643 §7).")
+    @_document_errors(401, 403, 404)
+    def get(self, schema_id):
+        schema = discovery.find_schema(schema_id)
+        if schema is None:
+            raise NotFoundError(f"No schema {schema_id!r}.")
+        return scim_response(schema.to_scim(g.scim_base))
+
+
+@blp.route("/Me", endpoint="me")
+class Me(MethodView):
+    @blp.doc(summary="Not supported: the clients of this gateway are identity providers")
+    @_document_errors(401, 403, 501)
+    def get(self):
+        raise NotImplementedScimError("/Me is not supported: this gateway's clients are identity providers.")

@@ -1,0 +1,133 @@
+"""Peewee models. Every row of a tenant's data carries its tenant; repositories scope by it.
+
+Table names are explicit so migrations (``tenants/migrations``) and models cannot drift
+apart silently. Uniqueness that the product promises is enforced by UNIQUE indexes.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+from peewee import (
+    BooleanField,
+    CharField,
+    CompositeKey,
+    DateTimeField,
+    ForeignKeyField,
+    IntegerField,
+    Model,
+    TextField,
+)
+
+from .clock import utcnow
+from .db import database
+
+
+def new_id() -> str:
+    """A random, unguessable resource id (UUID4 as text)."""
+    return str(uuid.uuid4())
+
+
+class JSONField(TextField):
+    """A JSON document stored as text (portable across SQLite and PostgreSQL)."""
+
+    def db_value(self, value):
+        return json.dumps(value if value is not None else {}, sort_keys=True, separators=(",", ":"))
+
+    def python_value(self, value):
+        return json.loads(value) if value else {}
+
+
+class BaseModel(Model):
+    class Meta:
+        database = database
+        legacy_table_names = False
+
+
+class Tenant(BaseModel):
+    """One customer of the MSP: a Tenant URL, its tokens and an Enabled toggle."""
+
+    slug = CharField(max_length=63, unique=True)
+    name = CharField(max_length=200)
+    enabled = BooleanField(default=True)
+    settings = JSONField(default=dict)
+    created = DateTimeField(default=utcnow)
+    updated = DateTimeField(default=utcnow)
+
+    class Meta:
+        table_name = "tenant"
+
+
+class TenantToken(BaseModel):
+    """A bearer token of one tenant, stored only as the SHA-256 of its secret."""
+
+    tenant = ForeignKeyField(Tenant, backref="tokens", on_delete="CASCADE")
+    digest = CharField(max_length=64, unique=True)
+    prefix = CharField(max_length=16)
+    created = DateTimeField(default=utcnow)
+    expires = DateTimeField(null=True)
+    revoked = DateTimeField(null=True)
+
+    class Meta:
+        table_name = "tenant_token"
+
+
+class User(BaseModel):
+    """A provisioned user. ``user_name_key`` is :func:`tenants.keys.fold` of ``user_name``."""
+
+    id = CharField(max_length=36, primary_key=True, default=new_id)
+    tenant = ForeignKeyField(Tenant, on_delete="CASCADE")
+    user_name = CharField(max_length=255)
+    user_name_key = CharField(max_length=255)
+    external_id = CharField(max_length=255, null=True)
+    given_name = CharField(max_length=255, null=True)
+    family_name = CharField(max_length=255, null=True)
+    active = BooleanField(default=True)
+    source = CharField(max_length=16, default="scim")
+    extra = JSONField(default=dict)
+    created = DateTimeField(default=utcnow)
+    last_modified = DateTimeField(default=utcnow)
+    version = IntegerField(default=1)
+
+    class Meta:
+        table_name = "scim_user"
+        indexes = (
+            (("tenant", "user_name_key"), True),
+            (("tenant", "external_id"), False),
+        )
+
+
+class Group(BaseModel):
+    """A provisioned group; ``display_name_key`` is the folded displayName."""
+
+    id = CharField(max_length=36, primary_key=True, default=new_id)
+    tenant = ForeignKeyField(Tenant, on_delete="CASCADE")
+    display_name = CharField(max_length=255)
+    display_name_key = CharField(max_length=255)
+    external_id = CharField(max_length=255, null=True)
+    extra = JSONField(default=dict)
+    created = DateTimeField(default=utcnow)
+    last_modified = DateTimeField(default=utcnow)
+    version = IntegerField(default=1)
+
+    class Meta:
+        table_name = "scim_group"
+        indexes = (
+            (("tenant", "display_name_key"), True),
+            (("tenant", "external_id"), False),
+        )
+
+
+class Membership(BaseModel):
+    """One user in one group: a row per pair, never a list on the group."""
+
+    group = ForeignKeyField(Group, on_delete="CASCADE")
+    user = ForeignKeyField(User, on_delete="CASCADE", index=True)
+
+    class Meta:
+        table_name = "membership"
+        primary_key = CompositeKey("group", "user")
+
+
+MODELS = (Tenant, TenantToken, User, Group, Membership)

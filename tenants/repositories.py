@@ -1,0 +1,210 @@
+"""Tenant-scoped queries. Every query here is filtered by the repository's tenant.
+
+The HTTP layer never touches models directly for tenant data: it asks a repository, which
+adds the tenant to every WHERE clause, so a resource of one tenant cannot be read,
+changed or detected through another. Reads are bounded: a page of resources is one
+query, its members one more, however large the tenant.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Iterable
+
+from peewee import JOIN, Expression, IntegrityError, fn
+
+from .clock import utcnow
+from .keys import fold
+from .models import Group, Membership, Tenant, User, new_id
+
+
+class Duplicate(Exception):
+    """A row would break a UNIQUE index; ``attribute`` names the SCIM attribute."""
+
+    def __init__(self, attribute: str, value: str):
+        self.attribute = attribute
+        self.value = value
+        super().__init__(f"{attribute} {value!r} is already in use")
+
+
+class UnknownMembers(Exception):
+    """Member ids that are not users of this tenant."""
+
+    def __init__(self, ids: Iterable[str]):
+        self.ids = sorted(ids)
+        super().__init__(", ".join(self.ids))
+
+
+class _Repository:
+    model = None
+    unique_column = ""
+    unique_attribute = ""
+
+    def __init__(self, tenant: Tenant):
+        self.tenant = tenant
+
+    def scope(self) -> Expression:
+        """The tenant condition every query of this repository carries."""
+        return self.model.tenant == self.tenant.id
+
+    def get(self, resource_id: str):
+        """The resource with ``resource_id`` in this tenant, or ``None``."""
+        return self.model.get_or_none(self.scope() & (self.model.id == resource_id))
+
+    def page(self, where: Expression | None, offset: int, limit: int, order=None) -> tuple[int, list]:
+        """``(total matching, rows of one page)``: two queries, whatever the tenant's size."""
+        condition = self.scope() if where is None else self.scope() & where
+        query = self.model.select().where(condition)
+        total = query.count()
+        if limit <= 0 or offset >= total:
+            return total, []
+        order = order if order is not None else (self.model.created, self.model.id)
+        rows = list(query.order_by(*order).offset(offset).limit(limit))
+        return total, rows
+
+    def _with_key(self, fields: dict) -> dict:
+        if self.unique_column in fields:
+            fields = {**fields, self.unique_column + "_key": fold(fields[self.unique_column])}
+        return fields
+
+    def create(self, fields: dict):
+        """Insert a resource; :class:`Duplicate` if its unique name is taken in this tenant."""
+        now = utcnow()
+        fields = self._with_key(fields)
+        try:
+            return self.model.create(
+                id=new_id(), tenant=self.tenant.id, created=now, last_modified=now, version=1, **fields
+            )
+        except IntegrityError:
+            raise Duplicate(self.unique_attribute, fields[self.unique_column]) from None
+
+    def update(self, row, fields: dict):
+        """Write changed ``fields`` of ``row``, bumping ``version`` and ``lastModified``."""
+        for name, value in self._with_key(fields).items():
+            setattr(row, name, value)
+        self.touch(row)
+        try:
+            row.save()
+        except IntegrityError:
+            raise Duplicate(self.unique_attribute, getattr(row, self.unique_column)) from None
+        return row
+
+    @staticmethod
+    def touch(row) -> None:
+        """Mark ``row`` changed: a new version and lastModified (saved by the caller)."""
+        row.version += 1
+        row.last_modified = utcnow()
+
+    def delete(self, row) -> None:
+        """Delete ``row`` (memberships go with it by ON DELETE CASCADE and explicitly)."""
+        row.delete_instance()
+
+
+class UserRepository(_Repository):
+    """Users of one tenant."""
+
+    model = User
+    unique_column = "user_name"
+    unique_attribute = "userName"
+
+    def delete(self, row) -> None:
+        """Delete a user and its memberships."""
+        Membership.delete().where(Membership.user == row.id).execute()
+        row.delete_instance()
+
+    def existing_ids(self, ids: Iterable[str]) -> set[str]:
+        """Which of ``ids`` are users of this tenant: one query."""
+        ids = set(ids)
+        if not ids:
+            return set()
+        query = User.select(User.id).where(self.scope() & User.id.in_(list(ids)))
+        return {row.id for row in query}
+
+
+class GroupRepository(_Repository):
+    """Groups of one tenant and their memberships."""
+
+    model = Group
+    unique_column = "display_name"
+    unique_attribute = "displayName"
+
+    def delete(self, row) -> None:
+        """Delete a group and its memberships."""
+        Membership.delete().where(Membership.group == row.id).execute()
+        row.delete_instance()
+
+    def members(self, group_ids: Iterable[str]) -> dict[str, list[tuple[str, str]]]:
+        """``{group id: [(user id, userName), ...]}`` for a page of groups: one query."""
+        group_ids = list(group_ids)
+        result: dict[str, list[tuple[str, str]]] = defaultdict(list)
+        if not group_ids:
+            return result
+        query = (
+            Membership.select(Membership.group, User.id, User.user_name)
+            .join(User, JOIN.INNER, on=(Membership.user == User.id))
+            .where(Membership.group.in_(group_ids))
+            .order_by(Membership.group, User.user_name_key)
+            .tuples()
+        )
+        for group_id, user_id, user_name in query:
+            result[group_id].append((user_id, user_name))
+        return result
+
+    def add_members(self, group: Group, user_ids: Iterable[str]) -> int:
+        """Add users to ``group``; returns how many were not members yet. Touches only these rows.
+
+        :raises UnknownMembers: if any id is not a user of this tenant.
+        """
+        wanted = set(user_ids)
+        if not wanted:
+            return 0
+        found = UserRepository(self.tenant).existing_ids(wanted)
+        if found != wanted:
+            raise UnknownMembers(wanted - found)
+        new = wanted - self.member_ids(group, among=wanted)
+        if new:
+            rows = [{"group": group.id, "user": user_id} for user_id in sorted(new)]
+            Membership.insert_many(rows).on_conflict_ignore().execute()
+        return len(new)
+
+    def remove_members(self, group: Group, user_ids: Iterable[str]) -> int:
+        """Remove users from ``group``; ids that are not members are ignored."""
+        ids = list(set(user_ids))
+        if not ids:
+            return 0
+        return (
+            Membership.delete()
+            .where((Membership.group == group.id) & Membership.user.in_(ids))
+            .execute()
+        )
+
+    def replace_members(self, group: Group, user_ids: Iterable[str]) -> int:
+        """Make ``user_ids`` exactly the members of ``group``; returns rows added plus removed."""
+        wanted = set(user_ids)
+        stale = Membership.delete().where(Membership.group == group.id)
+        if wanted:
+            stale = stale.where(Membership.user.not_in(list(wanted)))
+        return stale.execute() + self.add_members(group, wanted)
+
+    def remove_members_where(self, group: Group, condition: Expression) -> int:
+        """Remove the members of ``group`` whose user row matches ``condition``."""
+        users = User.select(User.id).where((User.tenant == self.tenant.id) & condition)
+        return (
+            Membership.delete()
+            .where((Membership.group == group.id) & Membership.user.in_(users))
+            .execute()
+        )
+
+    def member_ids(self, group: Group, among: Iterable[str] | None = None) -> set[str]:
+        """The ids of ``group``'s members, optionally only those in ``among`` (bounded)."""
+        query = Membership.select(Membership.user).where(Membership.group == group.id)
+        if among is not None:
+            among = list(set(among))
+            if not among:
+                return set()
+            query = query.where(Membership.user.in_(among))
+        return {row.user_id for row in query}
+
+    def count_members(self, group: Group) -> int:
+        """How many members ``group`` has."""
+        return Membership.select(fn.COUNT(Membership.user)).where(Membership.group == group.id).scalar()

@@ -1,0 +1,150 @@
+"""Tenant administration shared by the CLI and the admin API.
+
+Each function runs in its own transaction and returns plain values; secrets are returned
+exactly once, from the call that created them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hmac
+import re
+from dataclasses import dataclass
+
+from peewee import IntegrityError
+
+from . import secrets as tokens
+from .clock import utcnow
+from .db import database
+from .models import Tenant, TenantToken
+
+SLUG_PATTERN = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
+
+
+class TenantError(Exception):
+    """A tenant operation that cannot be done; ``str()`` is a message for people."""
+
+
+class TenantExists(TenantError):
+    """A tenant with that slug already exists."""
+
+
+class TenantNotFound(TenantError):
+    """No tenant with that slug."""
+
+
+@dataclass(frozen=True)
+class IssuedToken:
+    """A freshly issued token: the secret (shown once) and its display prefix."""
+
+    secret: str
+    prefix: str
+
+
+def validate_slug(slug: str) -> str:
+    """Return ``slug`` if it is a valid tenant slug (lower-case DNS label), else raise."""
+    if not SLUG_PATTERN.match(slug or ""):
+        raise TenantError(
+            f"Invalid tenant slug {slug!r}: use 1-63 lower-case letters, digits and hyphens, "
+            "starting and ending with a letter or digit."
+        )
+    return slug
+
+
+def get_tenant(slug: str) -> Tenant:
+    """The tenant with ``slug``, or :class:`TenantNotFound`."""
+    tenant = Tenant.get_or_none(Tenant.slug == slug)
+    if tenant is None:
+        raise TenantNotFound(f"No tenant {slug!r}.")
+    return tenant
+
+
+def list_tenants() -> list[Tenant]:
+    """Every tenant, ordered by slug."""
+    return list(Tenant.select().order_by(Tenant.slug))
+
+
+def _issue_token(tenant: Tenant, expires: dt.datetime | None = None) -> IssuedToken:
+    secret = tokens.new_secret()
+    TenantToken.create(
+        tenant=tenant,
+        digest=tokens.digest(secret),
+        prefix=tokens.display_prefix(secret),
+        expires=expires,
+    )
+    return IssuedToken(secret=secret, prefix=tokens.display_prefix(secret))
+
+
+def create_tenant(slug: str, name: str | None = None) -> tuple[Tenant, IssuedToken]:
+    """Create an enabled tenant with one token; returns the tenant and the token (shown once)."""
+    validate_slug(slug)
+    try:
+        with database.atomic():
+            tenant = Tenant.create(slug=slug, name=name or slug)
+            token = _issue_token(tenant)
+    except IntegrityError:
+        raise TenantExists(f"A tenant {slug!r} already exists.") from None
+    return tenant, token
+
+
+def issue_token(slug: str, grace_seconds: int | None = None) -> IssuedToken:
+    """Issue a new token for a tenant.
+
+    With ``grace_seconds`` set, every older token still valid expires that many seconds
+    from now (rotation); without it, older tokens stay valid.
+    """
+    tenant = get_tenant(slug)
+    with database.atomic():
+        if grace_seconds is not None:
+            if grace_seconds < 0:
+                raise TenantError("grace_seconds must be zero or more.")
+            deadline = utcnow() + dt.timedelta(seconds=grace_seconds)
+            (
+                TenantToken.update(expires=deadline)
+                .where(
+                    (TenantToken.tenant == tenant)
+                    & TenantToken.revoked.is_null()
+                    & (TenantToken.expires.is_null() | (TenantToken.expires > deadline))
+                )
+                .execute()
+            )
+        return _issue_token(tenant)
+
+
+def set_enabled(slug: str, enabled: bool) -> Tenant:
+    """Turn a tenant's Enabled toggle on or off."""
+    tenant = get_tenant(slug)
+    tenant.enabled = enabled
+    tenant.updated = utcnow()
+    tenant.save()
+    return tenant
+
+
+def delete_tenant(slug: str) -> None:
+    """Delete a tenant with all its tokens, users, groups and memberships."""
+    tenant = get_tenant(slug)
+    with database.atomic():
+        tenant.delete_instance(recursive=True)
+
+
+def token_is_current(token: TenantToken, now: dt.datetime | None = None) -> bool:
+    """True if ``token`` is neither revoked nor expired."""
+    now = now or utcnow()
+    return token.revoked is None and (token.expires is None or token.expires > now)
+
+
+def authenticate(secret: str) -> TenantToken | None:
+    """The current token whose secret is ``secret`` (with its tenant loaded), else ``None``.
+
+    One indexed query on the digest; the final comparison is constant-time.
+    """
+    wanted = tokens.digest(secret)
+    row = (
+        TenantToken.select(TenantToken, Tenant)
+        .join(Tenant)
+        .where(TenantToken.digest == wanted)
+        .first()
+    )
+    if row is None or not hmac.compare_digest(row.digest, wanted) or not token_is_current(row):
+        return None
+    return row
