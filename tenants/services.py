@@ -133,6 +133,21 @@ def token_is_current(token: TenantToken, now: dt.datetime | None = None) -> bool
     return token.revoked is None and (token.expires is None or token.expires > now)
 
 
+def token_summaries(tenant: Tenant) -> list[dict]:
+    """Each token of ``tenant`` as ``{"prefix", "created", "expires", "state"}`` (no secrets)."""
+    now = utcnow()
+    rows = TenantToken.select().where(TenantToken.tenant == tenant).order_by(TenantToken.created)
+    return [
+        {
+            "prefix": row.prefix,
+            "created": row.created.isoformat(),
+            "expires": row.expires.isoformat() if row.expires else None,
+            "state": "current" if token_is_current(row, now) else ("revoked" if row.revoked else "expired"),
+        }
+        for row in rows
+    ]
+
+
 def authenticate(secret: str) -> TenantToken | None:
     """The current token whose secret is ``secret`` (with its tenant loaded), else ``None``.
 

@@ -1,0 +1,231 @@
+"""The ``scim-gateway`` command: serve, migrate, and administer tenants.
+
+Built on Flask's :class:`~flask.cli.FlaskGroup`, so every command runs with the configured
+application (``DATABASE_URL``, ``SCIM_GATEWAY_*``) and the usual ``routes``/``shell``
+commands are there too. Output meant for scripts is available as JSON (``--json``).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+
+import click
+from flask import current_app
+from flask.cli import FlaskGroup
+
+from tenants import services
+from tenants.db import database
+from tenants.migrate import migrate as run_migrations
+
+from .app import create_app
+from .auth import tenant_scim_url
+
+DEFAULT_BIND = "127.0.0.1:8000"
+
+
+def _factory():
+    return create_app()
+
+
+@click.group(cls=FlaskGroup, create_app=_factory, add_version_option=False,
+             help="Multi-tenant SCIM 2.0 provisioning gateway.")
+def main():
+    """Entry point of the ``scim-gateway`` console script."""
+
+
+def _public_base(bind: str | None = None) -> str:
+    configured = current_app.config["PUBLIC_URL"]
+    if configured:
+        return configured
+    host, _, port = (bind or DEFAULT_BIND).rpartition(":")
+    host = "127.0.0.1" if host in ("0.0.0.0", "", "[::]") else host
+    return f"http://{host}:{port}"
+
+
+def with_database(command):
+    """Run ``command`` with a database connection open (closed afterwards)."""
+
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        with database.connection_context():
+            return command(*args, **kwargs)
+
+    return wrapper
+
+
+def _fail(error: Exception):
+    raise click.ClickException(str(error))
+
+
+def _tenant_json(tenant, base: str) -> dict:
+    return {
+        "slug": tenant.slug,
+        "name": tenant.name,
+        "enabled": tenant.enabled,
+        "tenant_url": tenant_scim_url(tenant.slug, base),
+    }
+
+
+def _print_credentials(tenant, secret: str, base: str, as_json: bool) -> None:
+    if as_json:
+        click.echo(json.dumps({**_tenant_json(tenant, base), "token": secret}))
+        return
+    click.echo(f"Tenant:       {tenant.slug} ({tenant.name})")
+    click.echo(f"Tenant URL:   {tenant_scim_url(tenant.slug, base)}")
+    click.echo(f"Secret token: {secret}")
+    click.echo("The Secret token is shown only now: paste both into Entra's Provisioning page.")
+
+
+@main.command()
+def migrate():
+    """Apply pending database migrations (the app also does this when it starts)."""
+    applied = run_migrations(database.obj)
+    click.echo("Applied: " + ", ".join(applied) if applied else "The database is up to date.")
+
+
+@main.group()
+def tenants():
+    """Create and administer tenants."""
+
+
+@tenants.command("create")
+@click.argument("slug")
+@click.option("--name", help="A display name (default: the slug).")
+@click.option("--json", "as_json", is_flag=True, help="Print slug, tenant_url and token as JSON.")
+@with_database
+def tenants_create(slug, name, as_json):
+    """Create a tenant and print its Tenant URL and Secret token (shown once)."""
+    try:
+        tenant, token = services.create_tenant(slug, name)
+    except services.TenantError as error:
+        _fail(error)
+    _print_credentials(tenant, token.secret, _public_base(), as_json)
+
+
+@tenants.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON array.")
+@with_database
+def tenants_list(as_json):
+    """List tenants with their Enabled state."""
+    rows = [_tenant_json(t, _public_base()) for t in services.list_tenants()]
+    if as_json:
+        click.echo(json.dumps(rows))
+        return
+    for row in rows:
+        state = "enabled " if row["enabled"] else "disabled"
+        click.echo(f"{row['slug']:<24} {state}  {row['tenant_url']}")
+
+
+@tenants.command("show")
+@click.argument("slug")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@with_database
+def tenants_show(slug, as_json):
+    """Show one tenant (never its token: that is shown only when issued)."""
+    try:
+        tenant = services.get_tenant(slug)
+    except services.TenantError as error:
+        _fail(error)
+    row = _tenant_json(tenant, _public_base())
+    row["tokens"] = services.token_summaries(tenant)
+    if as_json:
+        click.echo(json.dumps(row))
+        return
+    click.echo(f"Tenant:     {row['slug']} ({row['name']})")
+    click.echo(f"Enabled:    {'yes' if row['enabled'] else 'no'}")
+    click.echo(f"Tenant URL: {row['tenant_url']}")
+    for token in row["tokens"]:
+        click.echo(f"Token:      {token['prefix']}...  {token['state']}  created {token['created']}")
+
+
+def _set_enabled(slug: str, enabled: bool) -> None:
+    try:
+        services.set_enabled(slug, enabled)
+    except services.TenantError as error:
+        _fail(error)
+    click.echo(f"Tenant {slug} {'enabled' if enabled else 'disabled'}.")
+
+
+@tenants.command("enable")
+@click.argument("slug")
+@with_database
+def tenants_enable(slug):
+    """Turn provisioning on for a tenant."""
+    _set_enabled(slug, True)
+
+
+@tenants.command("disable")
+@click.argument("slug")
+@with_database
+def tenants_disable(slug):
+    """Turn provisioning off: the tenant's requests get 403 until enabled again."""
+    _set_enabled(slug, False)
+
+
+@tenants.command("rotate-token")
+@click.argument("slug")
+@click.option("--grace-seconds", type=click.IntRange(min=0), default=0, show_default=True,
+              help="How long older tokens stay valid.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@with_database
+def tenants_rotate_token(slug, grace_seconds, as_json):
+    """Issue a new Secret token; older tokens expire after the grace period."""
+    try:
+        tenant = services.get_tenant(slug)
+        token = services.issue_token(slug, grace_seconds=grace_seconds)
+    except services.TenantError as error:
+        _fail(error)
+    _print_credentials(tenant, token.secret, _public_base(), as_json)
+
+
+@tenants.command("delete")
+@click.argument("slug")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@with_database
+def tenants_delete(slug, yes):
+    """Delete a tenant with all its users, groups and tokens."""
+    if not yes:
+        click.confirm(f"Delete tenant {slug} and all its data?", abort=True)
+    try:
+        services.delete_tenant(slug)
+    except services.TenantError as error:
+        _fail(error)
+    click.echo(f"Tenant {slug} deleted.")
+
+
+@with_database
+def _demo_credentials(base: str) -> None:
+    try:
+        tenant, token = services.create_tenant("demo", "Demo tenant")
+    except services.TenantExists:
+        tenant = services.get_tenant("demo")
+        token = services.issue_token("demo")
+    services.set_enabled("demo", True)
+    click.echo(f"Tenant URL:   {tenant_scim_url(tenant.slug, base)}")
+    click.echo(f"Secret token: {token.secret}")
+    click.echo(f"API docs:     {base}/docs")
+    sys.stdout.flush()
+
+
+@main.command()
+@click.option("--bind", default=DEFAULT_BIND, show_default=True, help="HOST:PORT to listen on.")
+@click.option("--workers", type=click.IntRange(min=1), default=2, show_default=True,
+              help="Worker processes.")
+@click.option("--threads", type=click.IntRange(min=1), default=4, show_default=True,
+              help="Threads per worker (gunicorn gthread worker).")
+@click.option("--demo", is_flag=True,
+              help="Make sure a 'demo' tenant exists and print its Tenant URL, a new token and the docs URL.")
+def serve(bind, workers, threads, demo):
+    """Serve the gateway with gunicorn until stopped."""
+    from .server import run
+
+    run_migrations(database.obj)
+    if demo:
+        _demo_credentials(_public_base(bind))
+    run(bind=bind, workers=workers, threads=threads)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,237 @@
+"""Shared fixtures: a fresh app on a real SQLite file per test, tenants, a SCIM client.
+
+``Scim`` wraps Flask's test client in the AuthActions style: it sends the bearer token
+and ``application/scim+json`` and prefixes the tenant's SCIM base path.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import requests
+
+from gateway.app import create_app
+from tenants import services
+from tenants.db import database
+
+SAMPLES = Path(__file__).parent / "samples"
+PATCH_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
+POSTGRES_ADMIN_URL = os.environ.get("SCIM_GATEWAY_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
+
+
+@pytest.fixture
+def database_url(tmp_path):
+    """A SQLite file in the test's own temporary folder."""
+    return f"sqlite:///{tmp_path}/gateway.db"
+
+
+@pytest.fixture
+def app(database_url):
+    """A new gateway app on a new, migrated database."""
+    application = create_app({"TESTING": True, "DATABASE_URL": database_url})
+    yield application
+    if not database.is_closed():
+        database.close()
+
+
+@pytest.fixture
+def client(app):
+    """Flask's test client for ``app``."""
+    return app.test_client()
+
+
+@dataclass
+class TenantCredentials:
+    """A tenant made for a test: its slug, Secret token and SCIM base path."""
+
+    slug: str
+    token: str
+
+    @property
+    def base(self) -> str:
+        return f"/tenants/{self.slug}/scim/v2"
+
+
+@pytest.fixture
+def make_tenant(app):
+    """Factory: ``make_tenant("acme")`` creates a tenant through the service layer."""
+
+    def make(slug: str | None = None, name: str | None = None) -> TenantCredentials:
+        slug = slug or f"t-{uuid.uuid4().hex[:8]}"
+        with database.connection_context():
+            _, token = services.create_tenant(slug, name)
+        return TenantCredentials(slug=slug, token=token.secret)
+
+    return make
+
+
+class Scim:
+    """A SCIM client for one tenant over the Flask test client."""
+
+    def __init__(self, client, tenant: TenantCredentials, base: str | None = None):
+        self.client = client
+        self.tenant = tenant
+        self.base = base if base is not None else tenant.base
+
+    def headers(self, extra: dict | None = None) -> dict:
+        headers = {"Authorization": f"Bearer {self.tenant.token}"}
+        headers.update(extra or {})
+        return headers
+
+    def request(self, method: str, path: str, body=None, *, headers: dict | None = None,
+                content_type: str = "application/scim+json", raw: bytes | str | None = None):
+        kwargs = {"headers": self.headers(headers)}
+        if body is not None or raw is not None:
+            kwargs["data"] = raw if raw is not None else json.dumps(body)
+            kwargs["content_type"] = content_type
+        return self.client.open(self.base + path, method=method, **kwargs)
+
+    def get(self, path, **kw):
+        return self.request("GET", path, **kw)
+
+    def post(self, path, body=None, **kw):
+        return self.request("POST", path, body, **kw)
+
+    def put(self, path, body=None, **kw):
+        return self.request("PUT", path, body, **kw)
+
+    def patch(self, path, operations=None, **kw):
+        body = kw.pop("body", None) or {"schemas": [PATCH_SCHEMA], "Operations": operations}
+        return self.request("PATCH", path, body, **kw)
+
+    def delete(self, path, **kw):
+        return self.request("DELETE", path, **kw)
+
+    def create_user(self, user_name: str, **attributes) -> dict:
+        body = {"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": user_name, **attributes}
+        response = self.post("/Users", body)
+        assert response.status_code == 201, response.get_json()
+        return response.get_json()
+
+    def create_group(self, display_name: str, members: list[str] = (), **attributes) -> dict:
+        body = {
+            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"],
+            "displayName": display_name,
+            "members": [{"value": m} for m in members],
+            **attributes,
+        }
+        response = self.post("/Groups", body)
+        assert response.status_code == 201, response.get_json()
+        return response.get_json()
+
+
+@pytest.fixture
+def tenant(make_tenant):
+    """One tenant, ``acme``."""
+    return make_tenant("acme")
+
+
+@pytest.fixture
+def scim(client, tenant):
+    """A SCIM client for the ``acme`` tenant on its Tenant URL."""
+    return Scim(client, tenant)
+
+
+@pytest.fixture
+def load_sample():
+    """Factory: ``load_sample("entra/01-create-user.json")`` -> the parsed sample."""
+
+    def load(name: str) -> dict:
+        return json.loads((SAMPLES / name).read_text())
+
+    return load
+
+
+def assert_scim_error(response, status: int, scim_type: str | None = None) -> dict:
+    """Assert ``response`` is an RFC 7644 §3.12 error with ``status`` (and ``scimType``)."""
+    assert response.status_code == status, response.get_data(as_text=True)
+    assert response.mimetype == "application/scim+json"
+    body = response.get_json()
+    assert body["schemas"] == ["urn:ietf:params:scim:api:messages:2.0:Error"]
+    assert body["status"] == str(status)
+    assert body.get("scimType") == scim_type
+    assert body["detail"]
+    return body
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class LiveServer:
+    """A ``scim-gateway serve`` process started by a test."""
+
+    url: str
+    process: subprocess.Popen
+    env: dict
+    log: Path
+
+    def cli(self, *args: str) -> str:
+        """Run ``scim-gateway ARGS`` against the same database; return stdout."""
+        result = subprocess.run(
+            [sys.executable, "-m", "gateway.cli", *args], env=self.env, capture_output=True, text=True,
+            check=True, timeout=60,
+        )
+        return result.stdout
+
+    def create_tenant(self, slug: str) -> dict:
+        """Create a tenant with the CLI's ``--json`` contract."""
+        return json.loads(self.cli("tenants", "create", slug, "--json"))
+
+
+def start_server(tmp_path: Path, database_url: str, workers: int = 2) -> LiveServer:
+    """Start ``scim-gateway serve`` on a free loopback port and wait until it is ready."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    env = {**os.environ, "DATABASE_URL": database_url, "SCIM_GATEWAY_PUBLIC_URL": url}
+    log = tmp_path / f"server-{port}.log"
+    with open(log, "wb") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "gateway.cli", "serve", "--bind", f"127.0.0.1:{port}",
+             "--workers", str(workers)],
+            env=env, stdout=out, stderr=subprocess.STDOUT,
+        )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"scim-gateway serve exited early:\n{log.read_text()}")
+        try:
+            if requests.get(f"{url}/readyz", timeout=1).status_code == 200:
+                return LiveServer(url=url, process=process, env=env, log=log)
+        except requests.ConnectionError:
+            pass
+        time.sleep(0.2)
+    stop_server(process)
+    raise RuntimeError(f"scim-gateway serve did not become ready:\n{log.read_text()}")
+
+
+def stop_server(process: subprocess.Popen) -> None:
+    """Stop a server this test started, by its PID."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=5)
+
+
+@pytest.fixture
+def live_server(tmp_path):
+    """A real ``scim-gateway serve`` process (gunicorn, 2 workers) on a temporary SQLite file."""
+    server = start_server(tmp_path, f"sqlite:///{tmp_path}/live.db")
+    yield server
+    stop_server(server.process)
