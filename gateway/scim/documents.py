@@ -45,6 +45,8 @@ def coerce(attribute: Attribute, value: Any, *, label: str | None = None) -> Any
     if attribute.type in ("string", "reference", "dateTime", "binary"):
         if not isinstance(value, str):
             raise InvalidValueError(f"Attribute '{label}' must be a string, got {type(value).__name__}.")
+        if "\x00" in value:
+            raise InvalidValueError(f"Attribute '{label}' must not contain NUL characters.")
         if len(value) > MAX_STRING_LENGTH:
             raise InvalidValueError(
                 f"Attribute '{label}' is {len(value)} characters long; the limit is {MAX_STRING_LENGTH}."

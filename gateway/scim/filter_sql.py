@@ -116,6 +116,8 @@ def compare(column: Column, op: str, value, label: str) -> Expression:
         return (field != when) if op == "ne" else _ordered(field, op, when)
     if not isinstance(value, str):
         raise InvalidFilterError(f"'{label}' is a string: compare it with a quoted value.")
+    if "\x00" in value:
+        raise InvalidFilterError("Filter values must not contain NUL characters.")
     if column.kind == "folded":
         value = fold(value)
     elif column.kind == "text":

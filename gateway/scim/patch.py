@@ -95,6 +95,8 @@ def _parse_operation(index: int, item: Any) -> Operation:
     if path is not None and not isinstance(path, str):
         raise InvalidPathError(f"Operation {index}: 'path' must be a string.")
     parsed = ast.parse_patch_path(path) if path not in (None, "") else None
+    if parsed is not None and _names_whole_schema(parsed):
+        parsed = None  # "path": "<schema URN>" addresses the whole resource, like no path
     if parsed is None and op == "remove":
         raise NoTargetError(f"Operation {index}: a remove operation needs a 'path'.")
     if parsed is None and not isinstance(value, dict):
@@ -102,6 +104,13 @@ def _parse_operation(index: int, item: Any) -> Operation:
     if op != "remove" and "value" not in {k.lower() for k in item if isinstance(k, str)}:
         raise InvalidValueError(f"Operation {index}: '{op}' needs a 'value'.")
     return Operation(op, parsed, value)
+
+
+def _names_whole_schema(path: ast.PatchPath) -> bool:
+    uri, attr, sub = path.path.key
+    return uri is not None and sub is None and path.value_filter is None and f"{uri}:{attr}".startswith(
+        "urn:ietf:params:scim:schemas:core:2.0:"
+    )
 
 
 def plan(schema: Schema, document: dict, operations: list[Operation]) -> PatchPlan:
