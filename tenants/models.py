@@ -74,7 +74,11 @@ class TenantToken(BaseModel):
 
 
 class User(BaseModel):
-    """A provisioned user. ``user_name_key`` is :func:`tenants.keys.fold` of ``user_name``."""
+    """A provisioned user. ``user_name_key`` is :func:`tenants.keys.fold` of ``user_name``.
+
+    ``active`` is NULL when the client never set it (or removed it); only ``False``
+    disables the user.
+    """
 
     id = CharField(max_length=36, primary_key=True, default=new_id)
     tenant = ForeignKeyField(Tenant, on_delete="CASCADE")
@@ -83,7 +87,7 @@ class User(BaseModel):
     external_id = CharField(max_length=255, null=True)
     given_name = CharField(max_length=255, null=True)
     family_name = CharField(max_length=255, null=True)
-    active = BooleanField(default=True)
+    active = BooleanField(null=True)
     source = CharField(max_length=16, default="scim")
     extra = JSONField(default=dict)
     created = DateTimeField(default=utcnow)
@@ -120,10 +124,15 @@ class Group(BaseModel):
 
 
 class Membership(BaseModel):
-    """One user in one group: a row per pair, never a list on the group."""
+    """One user in one group: a row per pair, never a list on the group.
+
+    ``display`` keeps the member ``display`` a client sent, if any; without it the
+    member is displayed by its userName.
+    """
 
     group = ForeignKeyField(Group, on_delete="CASCADE")
     user = ForeignKeyField(User, on_delete="CASCADE", index=True)
+    display = CharField(max_length=255, null=True)
 
     class Meta:
         table_name = "membership"

@@ -9,11 +9,12 @@ query, its members one more, however large the tenant.
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Iterable
+from typing import Iterable, Mapping
 
 from peewee import JOIN, Expression, IntegrityError, fn
 
 from .clock import utcnow
+from .db import database
 from .keys import fold
 from .models import Group, Membership, Tenant, User, new_id
 
@@ -67,26 +68,41 @@ class _Repository:
             fields = {**fields, self.unique_column + "_key": fold(fields[self.unique_column])}
         return fields
 
+    def _name_taken(self, name: str, other_than: str | None = None) -> bool:
+        key_column = getattr(self.model, self.unique_column + "_key")
+        query = self.model.select(self.model.id).where(self.scope() & (key_column == fold(name)))
+        if other_than is not None:
+            query = query.where(self.model.id != other_than)
+        return query.exists()
+
+    def _write(self, write, name: str, other_than: str | None = None):
+        # A savepoint, so that after a constraint violation the transaction can still
+        # ask why (PostgreSQL refuses queries in an aborted transaction).
+        try:
+            with database.atomic():
+                return write()
+        except IntegrityError:
+            if self._name_taken(name, other_than):
+                raise Duplicate(self.unique_attribute, name) from None
+            raise
+
     def create(self, fields: dict):
         """Insert a resource; :class:`Duplicate` if its unique name is taken in this tenant."""
         now = utcnow()
         fields = self._with_key(fields)
-        try:
-            return self.model.create(
+        return self._write(
+            lambda: self.model.create(
                 id=new_id(), tenant=self.tenant.id, created=now, last_modified=now, version=1, **fields
-            )
-        except IntegrityError:
-            raise Duplicate(self.unique_attribute, fields[self.unique_column]) from None
+            ),
+            fields[self.unique_column],
+        )
 
     def update(self, row, fields: dict):
         """Write changed ``fields`` of ``row``, bumping ``version`` and ``lastModified``."""
         for name, value in self._with_key(fields).items():
             setattr(row, name, value)
         self.touch(row)
-        try:
-            row.save()
-        except IntegrityError:
-            raise Duplicate(self.unique_attribute, getattr(row, self.unique_column)) from None
+        self._write(row.save, getattr(row, self.unique_column), row.id)
         return row
 
     @staticmethod
@@ -134,28 +150,33 @@ class GroupRepository(_Repository):
         row.delete_instance()
 
     def members(self, group_ids: Iterable[str]) -> dict[str, list[tuple[str, str]]]:
-        """``{group id: [(user id, userName), ...]}`` for a page of groups: one query."""
+        """``{group id: [(user id, display), ...]}`` for a page of groups: one query.
+
+        ``display`` is what the client sent for the member, else the user's userName.
+        """
         group_ids = list(group_ids)
         result: dict[str, list[tuple[str, str]]] = defaultdict(list)
         if not group_ids:
             return result
         query = (
-            Membership.select(Membership.group, User.id, User.user_name)
+            Membership.select(Membership.group, User.id, fn.COALESCE(Membership.display, User.user_name))
             .join(User, JOIN.INNER, on=(Membership.user == User.id))
             .where(Membership.group.in_(group_ids))
             .order_by(Membership.group, User.user_name_key)
             .tuples()
         )
-        for group_id, user_id, user_name in query:
-            result[group_id].append((user_id, user_name))
+        for group_id, user_id, display in query:
+            result[group_id].append((user_id, display))
         return result
 
-    def add_members(self, group: Group, user_ids: Iterable[str]) -> int:
-        """Add users to ``group``; returns how many were not members yet. Touches only these rows.
+    def add_members(self, group: Group, members: Mapping[str, str | None]) -> int:
+        """Add users (``{user id: display or None}``) to ``group``; returns how many were new.
+
+        Touches only these rows; existing members are left as they are.
 
         :raises UnknownMembers: if any id is not a user of this tenant.
         """
-        wanted = set(user_ids)
+        wanted = set(members)
         if not wanted:
             return 0
         found = UserRepository(self.tenant).existing_ids(wanted)
@@ -163,7 +184,7 @@ class GroupRepository(_Repository):
             raise UnknownMembers(wanted - found)
         new = wanted - self.member_ids(group, among=wanted)
         if new:
-            rows = [{"group": group.id, "user": user_id} for user_id in sorted(new)]
+            rows = [{"group": group.id, "user": user_id, "display": members[user_id]} for user_id in sorted(new)]
             Membership.insert_many(rows).on_conflict_ignore().execute()
         return len(new)
 
@@ -178,13 +199,12 @@ class GroupRepository(_Repository):
             .execute()
         )
 
-    def replace_members(self, group: Group, user_ids: Iterable[str]) -> int:
-        """Make ``user_ids`` exactly the members of ``group``; returns rows added plus removed."""
-        wanted = set(user_ids)
+    def replace_members(self, group: Group, members: Mapping[str, str | None]) -> int:
+        """Make ``members`` exactly the members of ``group``; returns rows added plus removed."""
         stale = Membership.delete().where(Membership.group == group.id)
-        if wanted:
-            stale = stale.where(Membership.user.not_in(list(wanted)))
-        return stale.execute() + self.add_members(group, wanted)
+        if members:
+            stale = stale.where(Membership.user.not_in(list(members)))
+        return stale.execute() + self.add_members(group, members)
 
     def remove_members_where(self, group: Group, condition: Expression) -> int:
         """Remove the members of ``group`` whose user row matches ``condition``."""

@@ -83,6 +83,17 @@ class PatchRequest(Schema):
     Operations = fields.List(fields.Nested(PatchOperation), required=True)
 
 
+class SearchRequest(Schema):
+    """An RFC 7644 §3.4.3 SearchRequest: the query parameters of a GET, as a body."""
+
+    schemas = fields.List(fields.String(), metadata={"example": ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"]})
+    filter = fields.String(metadata={"example": 'userName eq "bjensen@example.com"'})
+    attributes = fields.List(fields.String())
+    excludedAttributes = fields.List(fields.String())
+    startIndex = fields.Integer(metadata={"example": 1})
+    count = fields.Integer(metadata={"example": 100})
+
+
 class ScimErrorBody(Schema):
     """The RFC 7644 §3.12 error body every failure under a SCIM path carries."""
 

@@ -74,14 +74,3 @@ def schemas() -> tuple[Schema, ...]:
 def find_schema(schema_id: str) -> Schema | None:
     """The schema with URN ``schema_id``, or ``None``."""
     return next((schema for schema in SCHEMAS if schema.id == schema_id), None)
-
-
-def list_response(resources: list[dict]) -> dict:
-    """A ListResponse of every item (discovery endpoints are not paged)."""
-    return {
-        "schemas": ["urn:ietf:params:scim:api:messages:2.0:ListResponse"],
-        "totalResults": len(resources),
-        "itemsPerPage": len(resources),
-        "startIndex": 1,
-        "Resources": resources,
-    }

@@ -19,7 +19,7 @@ from ..errors import InvalidValueError, NotFoundError, UniquenessError
 from . import filters
 from .documents import document
 from .filter_sql import Column, FilterTarget, compile_filter
-from .patch import MemberOp, member_ids, parse_request, plan
+from .patch import MemberOp, member_values, parse_request, plan
 from .projection import Projection
 from .resources import ResourceKind
 
@@ -34,12 +34,17 @@ MEMBER_TARGET = FilterTarget(
 
 @dataclass(frozen=True)
 class ListQuery:
-    """The parsed query of a list request (RFC 7644 §3.4.2)."""
+    """The parsed query of a list or search request (RFC 7644 §3.4.2, §3.4.3)."""
 
     filter: filters.Filter | None
     start_index: int
     count: int
-    projection: Projection
+    attributes: str | None = None
+    excluded_attributes: str | None = None
+
+    def projection(self, kind: ResourceKind) -> Projection:
+        """The attribute selection, resolved against ``kind``'s schema."""
+        return Projection.parse(self.attributes, self.excluded_attributes, kind.schema)
 
 
 def _members_for(kind: ResourceKind, repository, rows, projection: Projection) -> dict | None:
@@ -53,19 +58,44 @@ def _render(kind: ResourceKind, row, base_url: str, projection: Projection, memb
     return projection.apply(resource)
 
 
-def list_resources(kind: ResourceKind, tenant: Tenant, base_url: str, query: ListQuery) -> dict:
-    """A ListResponse page: one count query, one page query, one members query at most."""
+def _page(kind: ResourceKind, tenant: Tenant, base_url: str, query: ListQuery, offset: int, limit: int):
+    """``(total matching, rendered page)``: a count, a page and at most one members query."""
     repository = kind.repository(tenant)
     where = compile_filter(query.filter, kind.filter_target) if query.filter is not None else None
-    total, rows = repository.page(where, query.start_index - 1, query.count)
-    members = _members_for(kind, repository, rows, query.projection)
+    total, rows = repository.page(where, offset, limit)
+    projection = query.projection(kind)
+    members = _members_for(kind, repository, rows, projection)
+    return total, [_render(kind, row, base_url, projection, members) for row in rows]
+
+
+def list_response(total: int, start_index: int, resources: list[dict]) -> dict:
+    """A ListResponse message (RFC 7644 §3.4.2)."""
     return {
         "schemas": ["urn:ietf:params:scim:api:messages:2.0:ListResponse"],
         "totalResults": total,
-        "itemsPerPage": len(rows),
-        "startIndex": query.start_index,
-        "Resources": [_render(kind, row, base_url, query.projection, members) for row in rows],
+        "itemsPerPage": len(resources),
+        "startIndex": start_index,
+        "Resources": resources,
     }
+
+
+def list_resources(kind: ResourceKind, tenant: Tenant, base_url: str, query: ListQuery) -> dict:
+    """A ListResponse page of one resource type."""
+    total, resources = _page(kind, tenant, base_url, query, query.start_index - 1, query.count)
+    return list_response(total, query.start_index, resources)
+
+
+def search_all(kinds: list[ResourceKind], tenant: Tenant, base_url: str, query: ListQuery) -> dict:
+    """A root-level search (RFC 7644 §3.4.3): one page over the kinds' results, in order."""
+    total, resources = 0, []
+    skip, remaining = query.start_index - 1, query.count
+    for kind in kinds:
+        kind_total, page = _page(kind, tenant, base_url, query, skip, remaining)
+        total += kind_total
+        skip = max(0, skip - kind_total)
+        remaining -= len(page)
+        resources.extend(page)
+    return list_response(total, query.start_index, resources)
 
 
 def _load(kind: ResourceKind, repository, resource_id: str):
@@ -108,15 +138,15 @@ def _storage_errors(call):
         ) from None
 
 
-def _split_members(kind: ResourceKind, doc: dict) -> frozenset[str] | None:
+def _split_members(kind: ResourceKind, doc: dict) -> dict[str, str | None] | None:
     if not kind.has_members or "members" not in doc:
         return None
-    return member_ids(doc.pop("members") or [])
+    return member_values(doc.pop("members") or [])
 
 
 def create_resource(kind: ResourceKind, tenant: Tenant, base_url: str, body: dict, projection: Projection):
     """Create a resource from a POST body; ``(row, rendered resource)``."""
-    doc = {**kind.defaults, **document(kind.schema, body)}
+    doc = document(kind.schema, body)
     members = _split_members(kind, doc)
     _required(kind, doc)
     repository = kind.repository(tenant)
@@ -136,7 +166,7 @@ def replace_resource(kind: ResourceKind, tenant: Tenant, base_url: str, resource
                      projection: Projection):
     """Replace a resource with a PUT body (RFC 7644 §3.5.1); ``(row, rendered resource)``.
 
-    Attributes left out are cleared, except those with a default (``active``), which
+    Attributes left out are cleared, except ``kind.kept_on_replace`` (``active``), which
     keep their current value, so a PUT never silently re-enables a disabled user.
     """
     repository = kind.repository(tenant)
@@ -148,7 +178,7 @@ def replace_resource(kind: ResourceKind, tenant: Tenant, base_url: str, resource
         with write_transaction():
             row = _load(kind, repository, resource_id)
             current = kind.to_document(row)
-            full = {**{k: current.get(k) for k in kind.defaults}, **doc}
+            full = {**{k: current.get(k) for k in kind.kept_on_replace}, **doc}
             repository.update(row, kind.to_columns(full))
             if members is not None:
                 repository.replace_members(row, members)
@@ -160,11 +190,11 @@ def replace_resource(kind: ResourceKind, tenant: Tenant, base_url: str, resource
 
 def _apply_member_op(repository, row, op: MemberOp) -> int:
     if op.action == "add":
-        return repository.add_members(row, op.ids)
+        return repository.add_members(row, op.members)
     if op.action == "remove":
         return repository.remove_members(row, op.ids)
     if op.action == "replace":
-        return repository.replace_members(row, op.ids)
+        return repository.replace_members(row, op.members)
     return repository.remove_members_where(row, compile_filter(op.where, MEMBER_TARGET))
 
 

@@ -41,13 +41,19 @@ class Operation:
 class MemberOp:
     """A change to a group's membership rows.
 
-    ``action`` is ``add``, ``remove`` (the ``ids``), ``replace`` (all members become
-    ``ids``), or ``remove_where`` (members matching ``where``, a filter on members).
+    ``action`` is ``add``, ``remove`` (the ``members``' ids), ``replace`` (the members
+    become exactly ``members``), or ``remove_where`` (members matching ``where``, a
+    filter on members). ``members`` maps each user id to the ``display`` the client sent.
     """
 
     action: str
-    ids: frozenset[str] = frozenset()
+    members: dict[str, str | None] = field(default_factory=dict)
     where: ast.Filter | None = None
+
+    @property
+    def ids(self) -> frozenset[str]:
+        """The user ids this operation names."""
+        return frozenset(self.members)
 
 
 @dataclass
@@ -213,10 +219,10 @@ def _remove(document: dict, attribute: Attribute, sub: str | None) -> None:
     document.pop(attribute.name, None)
 
 
-def member_ids(value: Any) -> frozenset[str]:
-    """The user ids in a ``members`` value (one member object or a list of them)."""
+def member_values(value: Any) -> dict[str, str | None]:
+    """``{user id: display}`` of a ``members`` value (one member object or a list of them)."""
     items = value if isinstance(value, list) else [value]
-    ids = set()
+    members: dict[str, str | None] = {}
     for item in items:
         member = item.get("value") if isinstance(item, dict) else None
         if member is None and isinstance(item, dict):
@@ -226,27 +232,32 @@ def member_ids(value: Any) -> frozenset[str]:
         member_type = _case_insensitive(item, "type")
         if isinstance(member_type, str) and member_type.lower() == "group":
             raise InvalidValueError("Nested groups are not supported: members must be users.")
-        ids.add(member)
-    return frozenset(ids)
+        if len(member) > 255:
+            raise InvalidValueError("A member value is longer than 255 characters.")
+        display = _case_insensitive(item, "display")
+        members[member] = display if isinstance(display, str) and display else None
+    return members
 
 
 def _member_values(result: PatchPlan, op: str, where: ast.Filter | None, value: Any) -> None:
     if op == "add":
-        result.member_ops.append(MemberOp("add", member_ids(value)))
+        result.member_ops.append(MemberOp("add", member_values(value)))
     elif op == "replace":
         if where is not None:
             result.member_ops.append(MemberOp("remove_where", where=where))
-            result.member_ops.append(MemberOp("add", member_ids(value)))
+            result.member_ops.append(MemberOp("add", member_values(value)))
         else:
-            result.member_ops.append(MemberOp("replace", member_ids(value) if value is not None else frozenset()))
+            result.member_ops.append(MemberOp("replace", member_values(value) if value is not None else {}))
     elif where is not None:
         ids = _ids_from_filter(where)
-        result.member_ops.append(MemberOp("remove", ids) if ids is not None else MemberOp("remove_where", where=where))
+        result.member_ops.append(
+            MemberOp("remove", dict.fromkeys(ids)) if ids is not None else MemberOp("remove_where", where=where)
+        )
     elif value is not None and value != []:
         # Entra: {"op": "Remove", "path": "members", "value": [{"value": "<id>"}]} removes only those.
-        result.member_ops.append(MemberOp("remove", member_ids(value)))
+        result.member_ops.append(MemberOp("remove", member_values(value)))
     else:
-        result.member_ops.append(MemberOp("replace", frozenset()))
+        result.member_ops.append(MemberOp("replace", {}))
 
 
 def _member_path(result: PatchPlan, operation: Operation) -> None:

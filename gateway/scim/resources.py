@@ -28,7 +28,8 @@ class ResourceKind:
     repository: type
     columns: dict[str, str]  # SCIM path ("name.givenName") -> model column
     filter_target: FilterTarget = field(repr=False)
-    defaults: dict[str, Any] = field(default_factory=dict)
+    # Attributes a PUT that omits them leaves as they are (a PUT never re-enables a user).
+    kept_on_replace: tuple[str, ...] = ()
 
     @property
     def has_members(self) -> bool:
@@ -114,7 +115,7 @@ USERS = ResourceKind(
         "externalId": "external_id",
         "active": "active",
     },
-    defaults={"active": True},
+    kept_on_replace=("active",),
     filter_target=FilterTarget(
         schemas=frozenset({USER.id.lower()}),
         columns={

@@ -35,6 +35,7 @@ class Attribute:
     uniqueness: str = "none"
     sub_attributes: tuple["Attribute", ...] = field(default_factory=tuple)
     reference_types: tuple[str, ...] = ()
+    canonical_values: tuple[str, ...] = ()
 
     @property
     def key(self) -> str:
@@ -70,6 +71,8 @@ class Attribute:
         }
         if self.type == "reference":
             body["referenceTypes"] = list(self.reference_types)
+        if self.canonical_values:
+            body["canonicalValues"] = list(self.canonical_values)
         if self.sub_attributes:
             body["subAttributes"] = [sub.to_scim() for sub in self.sub_attributes]
         return body
@@ -164,13 +167,15 @@ MEMBER = Attribute(
         ),
         Attribute(
             "display",
-            description="The member's userName.",
-            mutability="readOnly",
+            description="A human-readable name for the member: as the client sent it, else the "
+            "member's userName.",
+            mutability="immutable",
         ),
         Attribute(
             "type",
             description="The type of the member: always 'User'.",
             mutability="immutable",
+            canonical_values=("User",),
         ),
     ),
 )

@@ -12,7 +12,7 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from ..auth import authenticate_scim_request
-from ..errors import NotFoundError, NotImplementedScimError
+from ..errors import InvalidFilterError, InvalidValueError, NotFoundError, NotImplementedScimError
 from . import api_schemas, discovery, filters, operations
 from .http import int_arg, json_body, json_object_body, query_arg, scim_response
 from .projection import Projection
@@ -58,6 +58,7 @@ def _document_errors(*codes: int):
 
 
 def _projection(kind: ResourceKind) -> Projection:
+    """The ``attributes``/``excludedAttributes`` query parameters, for one resource."""
     return Projection.parse(query_arg("attributes"), query_arg("excludedAttributes"), kind.schema)
 
 
@@ -71,14 +72,47 @@ def _ok(resource: dict):
     return scim_response(resource, 200, {"ETag": version} if version else None)
 
 
-def _list_query(kind: ResourceKind) -> operations.ListQuery:
-    text = query_arg("filter")
-    return operations.ListQuery(
-        filter=filters.parse_filter(text) if text else None,
-        start_index=max(1, int_arg("startIndex", 1)),
-        count=operations.page_size(int_arg("count")),
-        projection=_projection(kind),
+def _list_query() -> operations.ListQuery:
+    """The ListQuery of a GET on a resource collection (query parameters)."""
+    return _make_query(
+        query_arg("filter"), int_arg("startIndex"), int_arg("count"),
+        query_arg("attributes"), query_arg("excludedAttributes"),
     )
+
+
+def _make_query(filter_text, start_index, count, attributes, excluded) -> operations.ListQuery:
+    return operations.ListQuery(
+        filter=filters.parse_filter(filter_text) if filter_text else None,
+        start_index=max(1, start_index or 1),
+        count=operations.page_size(count),
+        attributes=attributes,
+        excluded_attributes=excluded,
+    )
+
+
+def _search_query() -> operations.ListQuery:
+    """The ListQuery of a POST .search body (a SearchRequest, RFC 7644 §3.4.3)."""
+    body = {key.lower(): value for key, value in json_object_body().items() if isinstance(key, str)}
+
+    def names(key):
+        value = body.get(key.lower())
+        if value is None or isinstance(value, str):
+            return value
+        if isinstance(value, list) and all(isinstance(item, str) for item in value):
+            return ",".join(value)
+        raise InvalidValueError(f"'{key}' must be a list of attribute names.")
+
+    def integer(key):
+        value = body.get(key.lower())
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+            raise InvalidValueError(f"'{key}' must be an integer.")
+        return value
+
+    filter_text = body.get("filter")
+    if filter_text is not None and not isinstance(filter_text, str):
+        raise InvalidFilterError("'filter' must be a string.")
+    return _make_query(filter_text, integer("startIndex"), integer("count"),
+                       names("attributes"), names("excludedAttributes"))
 
 
 def _register(kind: ResourceKind, resource_schema, list_schema) -> None:
@@ -90,7 +124,7 @@ def _register(kind: ResourceKind, resource_schema, list_schema) -> None:
                           description=f"A ListResponse page of {kind.endpoint}.")
         @_document_errors(400, 401, 403)
         def get(self):
-            return scim_response(operations.list_resources(kind, g.tenant, g.scim_base, _list_query(kind)))
+            return scim_response(operations.list_resources(kind, g.tenant, g.scim_base, _list_query()))
 
         @blp.doc(summary=f"Create a {kind.name}",
                  requestBody={"required": True,
@@ -145,9 +179,21 @@ def _register(kind: ResourceKind, resource_schema, list_schema) -> None:
             operations.delete_resource(kind, g.tenant, resource_id)
             return scim_response(None, 204)
 
+    class Search(MethodView):
+        @blp.doc(summary=f"Search {kind.endpoint} with a SearchRequest body",
+                 requestBody={"required": True,
+                              "content": {"application/scim+json": {"schema": api_schemas.SearchRequest}}})
+        @blp.alt_response(200, schema=list_schema, content_type="application/scim+json", success=True,
+                          description=f"A ListResponse page of {kind.endpoint}.")
+        @_document_errors(400, 401, 403, 413, 415)
+        def post(self):
+            return scim_response(operations.list_resources(kind, g.tenant, g.scim_base, _search_query()))
+
     Collection.__name__ = f"{kind.endpoint}Collection"
     Item.__name__ = f"{kind.name}Item"
+    Search.__name__ = f"{kind.endpoint}Search"
     blp.route(f"/{kind.endpoint}", endpoint=f"{kind.endpoint.lower()}")(Collection)
+    blp.route(f"/{kind.endpoint}/.search", endpoint=f"{kind.endpoint.lower()}-search")(Search)
     blp.route(f"/{kind.endpoint}/<string:resource_id>", endpoint=f"{kind.name.lower()}")(Item)
 
 
@@ -171,6 +217,18 @@ _register(USERS, api_schemas.UserResource, api_schemas.UserListResponse)
 _register(GROUPS, api_schemas.GroupResource, api_schemas.GroupListResponse)
 
 
+@blp.route("/.search", endpoint="search")
+class RootSearch(MethodView):
+    @blp.doc(summary="Search Users and Groups together with a SearchRequest body",
+             requestBody={"required": True,
+                          "content": {"application/scim+json": {"schema": api_schemas.SearchRequest}}})
+    @blp.alt_response(200, schema=api_schemas.DiscoveryListResponse, content_type="application/scim+json",
+                      success=True, description="A ListResponse mixing Users and Groups (Users first).")
+    @_document_errors(400, 401, 403, 413, 415)
+    def post(self):
+        return scim_response(operations.search_all([USERS, GROUPS], g.tenant, g.scim_base, _search_query()))
+
+
 @blp.route("/ServiceProviderConfig", endpoint="service-provider-config")
 class ServiceProviderConfig(MethodView):
     @blp.doc(summary="What this service provider supports")
@@ -188,7 +246,8 @@ class ResourceTypes(MethodView):
                       success=True, description="A ListResponse of ResourceType resources.")
     @_document_errors(401, 403)
     def get(self):
-        return scim_response(discovery.list_response(discovery.resource_types(g.scim_base)))
+        types = discovery.resource_types(g.scim_base)
+        return scim_response(operations.list_response(len(types), 1, types))
 
 
 @blp.route("/ResourceTypes/<string:name>", endpoint="resource-type")
@@ -211,7 +270,8 @@ class Schemas(MethodView):
                       success=True, description="A ListResponse of Schema resources.")
     @_document_errors(401, 403)
     def get(self):
-        return scim_response(discovery.list_response([s.to_scim(g.scim_base) for s in discovery.schemas()]))
+        schemas = [schema.to_scim(g.scim_base) for schema in discovery.schemas()]
+        return scim_response(operations.list_response(len(schemas), 1, schemas))
 
 
 @blp.route("/Schemas/<string:schema_id>", endpoint="schema")

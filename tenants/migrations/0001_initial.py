@@ -54,7 +54,7 @@ def up(migrator, db):
         external_id = CharField(max_length=255, null=True)
         given_name = CharField(max_length=255, null=True)
         family_name = CharField(max_length=255, null=True)
-        active = BooleanField(default=True)
+        active = BooleanField(null=True)
         source = CharField(max_length=16, default="scim")
         extra = TextField(default="{}")
         created = DateTimeField()
@@ -83,6 +83,7 @@ def up(migrator, db):
     class Membership(Base):
         group = ForeignKeyField(Group, on_delete="CASCADE")
         user = ForeignKeyField(User, on_delete="CASCADE", index=True)
+        display = CharField(max_length=255, null=True)
 
         class Meta:
             table_name = "membership"
