@@ -1,0 +1,91 @@
+"""Every request runs a bounded number of SQL queries, whatever the tenant's size.
+
+Counts come from peewee's query log (``playhouse.test_utils.count_queries``); each test
+compares a small and a large tenant in the same run, so the numbers are exact, not timed.
+"""
+
+from __future__ import annotations
+
+from playhouse.test_utils import count_queries
+
+from tenants.clock import utcnow
+from tenants.db import database
+from tenants.keys import fold
+from tenants.models import Group, Membership, Tenant, User, new_id
+
+
+def seed(slug: str, users: int, group_members: int) -> tuple[list[str], str]:
+    """Insert ``users`` users and one group holding the first ``group_members`` of them."""
+    with database.connection_context(), database.atomic():
+        tenant = Tenant.get(Tenant.slug == slug)
+        now = utcnow()
+        rows = [
+            {"id": new_id(), "tenant": tenant.id, "user_name": f"user{i}@example.com",
+             "user_name_key": fold(f"user{i}@example.com"), "active": True, "extra": "{}",
+             "created": now, "last_modified": now, "version": 1}
+            for i in range(users)
+        ]
+        for start in range(0, len(rows), 500):
+            User.insert_many(rows[start:start + 500]).execute()
+        group = Group.create(id=new_id(), tenant=tenant.id, display_name="Big", display_name_key="big",
+                             created=now, last_modified=now)
+        members = [{"group": group.id, "user": row["id"]} for row in rows[:group_members]]
+        for start in range(0, len(members), 500):
+            Membership.insert_many(members[start:start + 500]).execute()
+    return [row["id"] for row in rows], group.id
+
+
+def queries(call) -> list[str]:
+    with count_queries() as counter:
+        response = call()
+    assert response.status_code < 300, response.get_json()
+    return [record.msg[0] for record in counter.get_queries()]
+
+
+def test_a_page_of_users_costs_the_same_queries_in_a_small_and_a_large_tenant(scim, make_tenant, client):
+    from tests.conftest import Scim
+
+    small, large = make_tenant("small"), make_tenant("large")
+    seed("small", 5, 0)
+    seed("large", 1500, 0)
+    small_queries = queries(lambda: Scim(client, small).get("/Users?count=100"))
+    large_queries = queries(lambda: Scim(client, large).get("/Users?count=100"))
+    assert len(small_queries) == len(large_queries) <= 3
+
+
+def test_a_page_of_groups_reads_members_in_one_query(scim, tenant):
+    ids, _ = seed("acme", 30, 30)
+    for index in range(5):
+        scim.create_group(f"group {index}", members=ids[index * 5:(index + 1) * 5])
+    statements = queries(lambda: scim.get("/Groups"))
+    assert sum("membership" in sql for sql in statements) == 1
+    assert len(statements) <= 4
+
+
+def test_excluded_members_never_reads_the_membership_table(scim, tenant):
+    _, group_id = seed("acme", 200, 200)
+    for path in (f"/Groups/{group_id}?excludedAttributes=members",
+                 "/Groups?excludedAttributes=members&filter=displayName eq \"Big\"",
+                 f"/Groups/{group_id}?attributes=displayName"):
+        statements = queries(lambda: scim.get(path))
+        assert not any("membership" in sql for sql in statements), statements
+    response = scim.get(f"/Groups/{group_id}?excludedAttributes=members")
+    assert "members" not in response.get_json()
+
+
+def test_adding_members_costs_the_same_queries_on_a_small_and_a_large_group(client, make_tenant):
+    from tests.conftest import Scim
+
+    small, large = make_tenant("small"), make_tenant("large")
+    small_ids, small_group = seed("small", 60, 10)
+    large_ids, large_group = seed("large", 3050, 3000)
+
+    def add_fifty(tenant, group, ids):
+        operations = [{"op": "add", "path": "members", "value": [{"value": i} for i in ids]}]
+        return Scim(client, tenant).patch(f"/Groups/{group}?excludedAttributes=members", operations)
+
+    small_queries = queries(lambda: add_fifty(small, small_group, small_ids[10:60]))
+    large_queries = queries(lambda: add_fifty(large, large_group, large_ids[3000:3050]))
+    assert len(small_queries) == len(large_queries)
+    with database.connection_context():
+        assert Membership.select().where(Membership.group == large_group).count() == 3050
