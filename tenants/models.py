@@ -93,6 +93,8 @@ class User(BaseModel):
     created = DateTimeField(default=utcnow)
     last_modified = DateTimeField(default=utcnow)
     version = IntegerField(default=1)
+    disabled_at = DateTimeField(null=True)
+    deleted_at = DateTimeField(null=True)
 
     class Meta:
         table_name = "scim_user"
@@ -139,4 +141,67 @@ class Membership(BaseModel):
         primary_key = CompositeKey("group", "user")
 
 
-MODELS = (Tenant, TenantToken, User, Group, Membership)
+class Role(BaseModel):
+    """A role in the tenant's catalog: a name and the permissions it confers."""
+
+    id = CharField(max_length=36, primary_key=True, default=new_id)
+    tenant = ForeignKeyField(Tenant, on_delete="CASCADE")
+    name = CharField(max_length=255)
+    name_key = CharField(max_length=255)
+    description = TextField(default="")
+    permissions = JSONField(default=list)
+    created = DateTimeField(default=utcnow)
+
+    class Meta:
+        table_name = "role"
+        indexes = ((("tenant", "name_key"), True),)
+
+
+class GroupRole(BaseModel):
+    """The group-mapping list: members of ``group`` hold ``role``."""
+
+    group = ForeignKeyField(Group, on_delete="CASCADE")
+    role = ForeignKeyField(Role, on_delete="CASCADE", index=True)
+
+    class Meta:
+        table_name = "group_role"
+        primary_key = CompositeKey("group", "role")
+
+
+class UserRole(BaseModel):
+    """A role given to one user by hand (only where the role-assignment policy allows it)."""
+
+    user = ForeignKeyField(User, on_delete="CASCADE")
+    role = ForeignKeyField(Role, on_delete="CASCADE", index=True)
+
+    class Meta:
+        table_name = "user_role"
+        primary_key = CompositeKey("user", "role")
+
+
+class UserPermission(BaseModel):
+    """A permission an admin granted one user individually (the portal's user sidebar)."""
+
+    user = ForeignKeyField(User, on_delete="CASCADE")
+    permission = CharField(max_length=255)
+
+    class Meta:
+        table_name = "user_permission"
+        primary_key = CompositeKey("user", "permission")
+
+
+class AdminKey(BaseModel):
+    """An MSP administrator's API key (hashed); ``tenants`` limits it to some slugs."""
+
+    name = CharField(max_length=100, unique=True)
+    digest = CharField(max_length=64, unique=True)
+    prefix = CharField(max_length=16)
+    tenants = JSONField(null=True)
+    created = DateTimeField(default=utcnow)
+    revoked = DateTimeField(null=True)
+
+    class Meta:
+        table_name = "admin_key"
+
+
+MODELS = (Tenant, TenantToken, User, Group, Membership, Role, GroupRole, UserRole, UserPermission, AdminKey)
