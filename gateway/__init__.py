@@ -2,4 +2,44 @@
 
 Build the application with :func:`gateway.app.create_app`; ``wsgi.py`` does that for WSGI
 servers.
+
+Plugin authors import only what this module re-exports: the ``hookimpl`` marker, the
+plain data types hooks receive (:mod:`gateway.policy`), and the SCIM errors they may
+raise (:mod:`gateway.errors`).
 """
+
+from .errors import (
+    ConflictError,
+    InvalidValueError,
+    MutabilityError,
+    ScimError,
+    UniquenessError,
+)
+from .hookspecs import hookimpl
+from .policy import (
+    Change,
+    DeprovisionEvent,
+    GroupInfo,
+    Retention,
+    RoleGrant,
+    RoleInfo,
+    TenantContext,
+    UserInfo,
+)
+
+__all__ = [
+    "Change",
+    "ConflictError",
+    "DeprovisionEvent",
+    "GroupInfo",
+    "InvalidValueError",
+    "MutabilityError",
+    "Retention",
+    "RoleGrant",
+    "RoleInfo",
+    "ScimError",
+    "TenantContext",
+    "UniquenessError",
+    "UserInfo",
+    "hookimpl",
+]

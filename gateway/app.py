@@ -9,7 +9,7 @@ from flask import Flask, request
 from tenants import db as tenant_db
 from tenants.migrate import migrate
 
-from . import config, errors
+from . import config, errors, plugin_manager
 from .openapi import init_app as init_api
 from .openapi import is_scim_path, scim_error_response
 
@@ -54,6 +54,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     app = Flask(__name__, instance_relative_config=True)
     config.load(app, test_config)
     _init_database(app)
+    app.extensions["scim_gateway"] = plugin_manager.from_environment()
     api = init_api(app)
 
     from .ops import blp as ops_blp

@@ -21,6 +21,7 @@ from tenants.migrate import migrate as run_migrations
 
 from .app import create_app
 from .auth import tenant_scim_url
+from .plugin_manager import SettingsError
 
 DEFAULT_BIND = "127.0.0.1:8000"
 
@@ -128,7 +129,7 @@ def tenants_show(slug, as_json):
         tenant = services.get_tenant(slug)
     except services.TenantError as error:
         _fail(error)
-    row = _tenant_json(tenant, _public_base())
+    row = {**_tenant_json(tenant, _public_base()), "settings": tenant.settings}
     row["tokens"] = services.token_summaries(tenant)
     if as_json:
         click.echo(json.dumps(row))
@@ -162,6 +163,30 @@ def tenants_enable(slug):
 def tenants_disable(slug):
     """Turn provisioning off: the tenant's requests get 403 until enabled again."""
     _set_enabled(slug, False)
+
+
+@tenants.command("configure")
+@click.argument("slug")
+@click.argument("settings")
+@with_database
+def tenants_configure(slug, settings):
+    """Replace a tenant's settings with SETTINGS (JSON), e.g. which plugins run with which options:
+
+    '{"plugins": {"uniqueness": {"options": {"require_email": false}}}}'
+    """
+    try:
+        parsed = json.loads(settings)
+    except ValueError as error:
+        raise click.BadParameter(f"not JSON: {error}", param_hint="SETTINGS") from None
+    try:
+        normalised = current_app.extensions["scim_gateway"].validate_settings(parsed)
+    except SettingsError as error:
+        raise click.ClickException("Invalid settings: " + json.dumps(error.messages)) from None
+    try:
+        services.update_tenant(slug, settings=normalised)
+    except services.TenantError as error:
+        _fail(error)
+    click.echo(json.dumps(normalised))
 
 
 @tenants.command("rotate-token")

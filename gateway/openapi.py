@@ -40,16 +40,22 @@ def scim_error_response(error: errors.ScimError):
 
 
 def scim_error_from_http(error: HTTPException) -> errors.ScimError:
-    """The SCIM error equivalent to a werkzeug HTTP exception (routing, size limits...)."""
+    """The SCIM error equivalent to a werkzeug HTTP exception (routing, size limits...).
+
+    Headers werkzeug sets (``Allow`` on 405) are kept.
+    """
     cls = _HTTP_TO_SCIM.get(error.code)
     if cls is not None:
         detail = {
             404: "No such endpoint under this SCIM base URL.",
             405: "This endpoint does not support that HTTP method.",
         }.get(error.code, error.description)
-        return cls(detail)
-    scim_error = errors.ScimError(error.description)
-    scim_error.status = error.code or 500
+        scim_error = cls(detail)
+    else:
+        scim_error = errors.ScimError(error.description)
+        scim_error.status = error.code or 500
+    kept = {name: value for name, value in error.get_headers() if name.lower() == "allow"}
+    scim_error.headers = {**scim_error.headers, **kept}
     return scim_error
 
 

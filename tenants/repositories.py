@@ -9,7 +9,7 @@ query, its members one more, however large the tenant.
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Iterable, Mapping
+from typing import Callable, Iterable, Mapping
 
 from peewee import JOIN, Expression, IntegrityError, fn
 
@@ -117,16 +117,47 @@ class _Repository:
 
 
 class UserRepository(_Repository):
-    """Users of one tenant."""
+    """Users of one tenant. Tombstoned users (``deleted_at`` set) are invisible here."""
 
     model = User
     unique_column = "user_name"
     unique_attribute = "userName"
+    TOMBSTONE_KEY_PREFIX = "~deleted~"
+
+    def scope(self) -> Expression:
+        """This tenant's users that are not tombstones."""
+        return (User.tenant == self.tenant.id) & User.deleted_at.is_null()
 
     def delete(self, row) -> None:
-        """Delete a user and its memberships."""
+        """Delete a user with its memberships, roles and permissions (ON DELETE CASCADE)."""
         Membership.delete().where(Membership.user == row.id).execute()
         row.delete_instance()
+
+    def tombstone(self, row) -> None:
+        """Hide a user from SCIM and free its userName, keeping the row until the sweep."""
+        Membership.delete().where(Membership.user == row.id).execute()
+        now = utcnow()
+        (User.update(deleted_at=now, active=False, disabled_at=fn.COALESCE(User.disabled_at, now),
+                     user_name_key=self.TOMBSTONE_KEY_PREFIX + row.id, version=User.version + 1,
+                     last_modified=now)
+         .where(User.id == row.id).execute())
+
+    def by_ids(self, ids: Iterable[str]) -> list[User]:
+        """The users with these ids (one query)."""
+        ids = list(set(ids))
+        return list(User.select().where(self.scope() & User.id.in_(ids))) if ids else []
+
+    def disable(self, ids: Iterable[str]) -> int:
+        """Set ``active`` false on these users (those not disabled yet); one UPDATE."""
+        ids = list(set(ids))
+        if not ids:
+            return 0
+        now = utcnow()
+        return (
+            User.update(active=False, disabled_at=now, version=User.version + 1, last_modified=now)
+            .where(self.scope() & User.id.in_(ids) & ((User.active.is_null()) | (User.active == True)))  # noqa: E712
+            .execute()
+        )
 
     def existing_ids(self, ids: Iterable[str]) -> set[str]:
         """Which of ``ids`` are users of this tenant: one query."""
@@ -188,32 +219,41 @@ class GroupRepository(_Repository):
             Membership.insert_many(rows).on_conflict_ignore().execute()
         return len(new)
 
-    def remove_members(self, group: Group, user_ids: Iterable[str]) -> int:
-        """Remove users from ``group``; ids that are not members are ignored."""
+    def _remove(self, group: Group, condition: Expression | None) -> list[str]:
+        """Delete the memberships of ``group`` matching ``condition``; return their user ids."""
+        where = Membership.group == group.id
+        if condition is not None:
+            where = where & condition
+        removed = [row.user_id for row in Membership.select(Membership.user).where(where)]
+        for start in range(0, len(removed), 500):
+            chunk = removed[start:start + 500]
+            Membership.delete().where((Membership.group == group.id) & Membership.user.in_(chunk)).execute()
+        return removed
+
+    def remove_members(self, group: Group, user_ids: Iterable[str]) -> list[str]:
+        """Remove users from ``group``; returns those that were members."""
         ids = list(set(user_ids))
-        if not ids:
-            return 0
-        return (
-            Membership.delete()
-            .where((Membership.group == group.id) & Membership.user.in_(ids))
-            .execute()
-        )
+        return self._remove(group, Membership.user.in_(ids)) if ids else []
 
-    def replace_members(self, group: Group, members: Mapping[str, str | None]) -> int:
-        """Make ``members`` exactly the members of ``group``; returns rows added plus removed."""
-        stale = Membership.delete().where(Membership.group == group.id)
-        if members:
-            stale = stale.where(Membership.user.not_in(list(members)))
-        return stale.execute() + self.add_members(group, members)
+    def replace_members(self, group: Group, members: Mapping[str, str | None]) -> list[str]:
+        """Make ``members`` exactly the members of ``group``; returns the user ids removed."""
+        removed = self._remove(group, Membership.user.not_in(list(members)) if members else None)
+        self.add_members(group, members)
+        return removed
 
-    def remove_members_where(self, group: Group, condition: Expression) -> int:
-        """Remove the members of ``group`` whose user row matches ``condition``."""
-        users = User.select(User.id).where((User.tenant == self.tenant.id) & condition)
-        return (
-            Membership.delete()
-            .where((Membership.group == group.id) & Membership.user.in_(users))
-            .execute()
+    def remove_members_where(self, group: Group, condition_for: Callable[[type], Expression]) -> list[str]:
+        """Remove the members of ``group`` matching a condition; returns their user ids.
+
+        ``condition_for(member)`` builds the condition over ``member`` (an alias of the
+        membership table, joined to ``User``).
+        """
+        member = Membership.alias()
+        matching = (
+            member.select(member.user)
+            .join(User, on=(member.user == User.id))
+            .where((member.group == group.id) & condition_for(member))
         )
+        return self._remove(group, Membership.user.in_(matching))
 
     def member_ids(self, group: Group, among: Iterable[str] | None = None) -> set[str]:
         """The ids of ``group``'s members, optionally only those in ``among`` (bounded)."""

@@ -113,9 +113,24 @@ def issue_token(slug: str, grace_seconds: int | None = None) -> IssuedToken:
 
 def set_enabled(slug: str, enabled: bool) -> Tenant:
     """Turn a tenant's Enabled toggle on or off."""
+    return update_tenant(slug, enabled=enabled)
+
+
+def update_tenant(slug: str, *, name: str | None = None, enabled: bool | None = None,
+                  settings: dict | None = None) -> Tenant:
+    """Change a tenant's name, Enabled toggle and/or settings (already validated).
+
+    Bumps ``updated``, which is the settings version every worker keys its per-tenant
+    plugin set on, so a change takes effect on the next request everywhere.
+    """
     tenant = get_tenant(slug)
-    tenant.enabled = enabled
-    tenant.updated = utcnow()
+    if name is not None:
+        tenant.name = name
+    if enabled is not None:
+        tenant.enabled = enabled
+    if settings is not None:
+        tenant.settings = settings
+    tenant.updated = max(utcnow(), tenant.updated + dt.timedelta(milliseconds=1))
     tenant.save()
     return tenant
 

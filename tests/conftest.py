@@ -25,6 +25,8 @@ from tenants.db import database
 
 SAMPLES = Path(__file__).parent / "samples"
 PATCH_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
+# Microsoft's samples and scim2-tester use userNames that are not email addresses.
+ANY_USERNAME = {"plugins": {"uniqueness": {"options": {"require_email": False}}}}
 POSTGRES_ADMIN_URL = os.environ.get("SCIM_GATEWAY_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
 
 
@@ -63,12 +65,14 @@ class TenantCredentials:
 
 @pytest.fixture
 def make_tenant(app):
-    """Factory: ``make_tenant("acme")`` creates a tenant through the service layer."""
+    """Factory: ``make_tenant("acme", settings=...)`` creates a tenant through the service layer."""
 
-    def make(slug: str | None = None, name: str | None = None) -> TenantCredentials:
+    def make(slug: str | None = None, name: str | None = None, settings: dict | None = None) -> TenantCredentials:
         slug = slug or f"t-{uuid.uuid4().hex[:8]}"
         with database.connection_context():
             _, token = services.create_tenant(slug, name)
+            if settings is not None:
+                services.update_tenant(slug, settings=app.extensions["scim_gateway"].validate_settings(settings))
         return TenantCredentials(slug=slug, token=token.secret)
 
     return make

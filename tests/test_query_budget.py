@@ -21,7 +21,7 @@ def seed(slug: str, users: int, group_members: int) -> tuple[list[str], str]:
         now = utcnow()
         rows = [
             {"id": new_id(), "tenant": tenant.id, "user_name": f"user{i}@example.com",
-             "user_name_key": fold(f"user{i}@example.com"), "active": True, "extra": "{}",
+             "user_name_key": fold(f"user{i}@example.com"), "active": True, "extra": {},
              "created": now, "last_modified": now, "version": 1}
             for i in range(users)
         ]

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 from flask import current_app
 
+from ..plugin_manager import TenantHooks
 from .resources import KINDS, ResourceKind
-from .schema import RESOURCE_TYPE_SCHEMA, SCHEMAS, SERVICE_PROVIDER_CONFIG_SCHEMA, Schema
+from .schema import RESOURCE_TYPE_SCHEMA, SERVICE_PROVIDER_CONFIG_SCHEMA, Schema
+from .tenant_schema import schemas_for
 
 DOCUMENTATION_URI = "https://github.com/scim-gateway/scim-gateway#readme"
 
@@ -42,23 +44,24 @@ def service_provider_config(base_url: str) -> dict:
     }
 
 
-def resource_type(kind: ResourceKind, base_url: str) -> dict:
-    """The ResourceType resource of one kind (RFC 7643 §6)."""
+def resource_type(hooks: TenantHooks, kind: ResourceKind, base_url: str) -> dict:
+    """The ResourceType resource of one kind (RFC 7643 §6), with this tenant's extensions."""
+    stored = schemas_for(hooks, kind).stored
     return {
         "schemas": [RESOURCE_TYPE_SCHEMA],
         "id": kind.name,
         "name": kind.name,
         "endpoint": f"/{kind.endpoint}",
-        "description": kind.schema.description,
-        "schema": kind.schema.id,
-        "schemaExtensions": [],
+        "description": kind.catalog.core.description,
+        "schema": kind.catalog.core.id,
+        "schemaExtensions": [{"schema": schema.id, "required": False} for schema in stored.extensions],
         "meta": {"resourceType": "ResourceType", "location": f"{base_url}/ResourceTypes/{kind.name}"},
     }
 
 
-def resource_types(base_url: str) -> list[dict]:
+def resource_types(hooks: TenantHooks, base_url: str) -> list[dict]:
     """Every ResourceType this gateway serves."""
-    return [resource_type(kind, base_url) for kind in KINDS.values()]
+    return [resource_type(hooks, kind, base_url) for kind in KINDS.values()]
 
 
 def find_resource_type(name: str) -> ResourceKind | None:
@@ -66,11 +69,11 @@ def find_resource_type(name: str) -> ResourceKind | None:
     return next((kind for kind in KINDS.values() if kind.name == name), None)
 
 
-def schemas() -> tuple[Schema, ...]:
-    """Every schema this gateway serves."""
-    return SCHEMAS
+def schemas(hooks: TenantHooks) -> list[Schema]:
+    """Every schema this tenant stores: each resource type's core schema and extensions."""
+    return [schema for kind in KINDS.values() for schema in schemas_for(hooks, kind).stored.all]
 
 
-def find_schema(schema_id: str) -> Schema | None:
-    """The schema with URN ``schema_id``, or ``None``."""
-    return next((schema for schema in SCHEMAS if schema.id == schema_id), None)
+def find_schema(hooks: TenantHooks, schema_id: str) -> Schema | None:
+    """The schema with URN ``schema_id`` for this tenant, or ``None``."""
+    return next((schema for schema in schemas(hooks) if schema.id == schema_id), None)

@@ -1,15 +1,15 @@
-"""Inbound SCIM JSON -> a canonical document of the attributes a schema defines.
+"""Inbound SCIM JSON -> a canonical document; documents -> what a schema set keeps.
 
-A *document* is a plain dict keyed by the schema's canonical attribute names
-(``userName``, ``name`` -> ``{"givenName": ...}``), holding only attributes the schema
-defines, with values coerced to their declared types. Everything else a client sends
-(``emails``, enterprise extension attributes, custom extensions) is disregarded without
-error, as the product promises. Client dialects are absorbed here, once:
+A *document* is a plain dict keyed by canonical attribute names (``userName``, ``name``
+-> ``{"givenName": ...}``), extension attributes nested under their schema URN as in
+SCIM JSON, holding only attributes the schema set defines, with values coerced to their
+declared types. Client dialects are absorbed here, once:
 
 * attribute names in any case (RFC 7643 §2.1);
 * URN-qualified keys (``urn:...:core:2.0:User:userName``) and Entra's dotted keys
   (``"name.givenName": "Ann"``);
-* booleans sent as the strings ``"True"``/``"False"`` (Entra).
+* booleans sent as the strings ``"True"``/``"False"`` (Entra);
+* ``null`` meaning "unassigned" (RFC 7643 §2.5).
 """
 
 from __future__ import annotations
@@ -17,23 +17,26 @@ from __future__ import annotations
 from typing import Any
 
 from ..errors import InvalidValueError
-from .schema import EXTERNAL_ID, Attribute, Schema, find
+from .schema import Attribute, ResourceSchema, Schema, find
 
 MAX_STRING_LENGTH = 255
+MAX_VALUES = 100
 IGNORED_ON_WRITE = frozenset({"schemas", "id", "meta"})
 
 
 def coerce(attribute: Attribute, value: Any, *, label: str | None = None) -> Any:
     """``value`` converted to ``attribute``'s type, or :class:`InvalidValueError`.
 
-    ``None`` stays ``None`` (RFC 7643 §2.5: null is "unassigned"). Multi-valued attributes
-    accept a single value as a one-element list.
+    ``None`` stays ``None``. Multi-valued attributes accept a single value as a
+    one-element list.
     """
     label = label or attribute.name
     if value is None:
         return None
     if attribute.multi_valued:
         items = value if isinstance(value, list) else [value]
+        if len(items) > MAX_VALUES:
+            raise InvalidValueError(f"Attribute '{label}' has {len(items)} values; the limit is {MAX_VALUES}.")
         single = Attribute(**{**attribute.__dict__, "multi_valued": False})
         return [coerce(single, item, label=label) for item in items if item is not None]
     if attribute.is_complex:
@@ -43,19 +46,23 @@ def coerce(attribute: Attribute, value: Any, *, label: str | None = None) -> Any
     if attribute.type == "boolean":
         return _boolean(value, label)
     if attribute.type in ("string", "reference", "dateTime", "binary"):
-        if not isinstance(value, str):
-            raise InvalidValueError(f"Attribute '{label}' must be a string, got {type(value).__name__}.")
-        if "\x00" in value:
-            raise InvalidValueError(f"Attribute '{label}' must not contain NUL characters.")
-        if len(value) > MAX_STRING_LENGTH:
-            raise InvalidValueError(
-                f"Attribute '{label}' is {len(value)} characters long; the limit is {MAX_STRING_LENGTH}."
-            )
-        return value
+        return _string(value, label)
     if attribute.type == "integer":
         if isinstance(value, bool) or not isinstance(value, int):
             raise InvalidValueError(f"Attribute '{label}' must be an integer.")
         return value
+    return value
+
+
+def _string(value: Any, label: str) -> str:
+    if not isinstance(value, str):
+        raise InvalidValueError(f"Attribute '{label}' must be a string, got {type(value).__name__}.")
+    if "\x00" in value:
+        raise InvalidValueError(f"Attribute '{label}' must not contain NUL characters.")
+    if len(value) > MAX_STRING_LENGTH:
+        raise InvalidValueError(
+            f"Attribute '{label}' is {len(value)} characters long; the limit is {MAX_STRING_LENGTH}."
+        )
     return value
 
 
@@ -70,37 +77,39 @@ def _boolean(value: Any, label: str) -> bool:
 def _complex(sub_attributes: tuple[Attribute, ...], value: dict, label: str) -> dict:
     result = {}
     for key, item in value.items():
-        sub = find(sub_attributes, key)
+        sub = find(sub_attributes, key) if isinstance(key, str) else None
         if sub is not None:
-            result[sub.name] = coerce(sub, item, label=f"{label}.{sub.name}")
+            coerced = coerce(sub, item, label=f"{label}.{sub.name}")
+            if coerced is not None:
+                result[sub.name] = coerced
     return result
 
 
-def resolve_name(schema: Schema, key: str) -> tuple[Attribute | None, str | None]:
-    """Map a request key to ``(top-level attribute, sub-attribute name)``.
+def container(document: dict, schema: Schema, core: Schema) -> dict:
+    """The dict holding ``schema``'s attributes: the document, or its extension object."""
+    if schema is core:
+        return document
+    return document.setdefault(schema.id, {})
 
-    Accepts ``userName``, ``name.givenName``, ``urn:...:User:name.givenName`` and
-    ``externalId``, in any case. Returns ``(None, None)`` for anything this schema does
-    not store (the caller disregards it).
-    """
-    prefix = schema.id.lower() + ":"
-    if key.lower().startswith(prefix):
-        key = key[len(prefix):]
-    elif key.lower().startswith("urn:"):
-        return None, None
-    head, _, sub = key.partition(".")
-    attribute = EXTERNAL_ID if head.lower() == "externalid" else schema.attribute(head)
+
+def put(document: dict, schemas: ResourceSchema, key: str, value: Any) -> None:
+    """Set one inbound key (any accepted form) in ``document``; unknown keys are disregarded."""
+    schema, attribute, sub = schemas.resolve(key)
     if attribute is None:
-        return None, None
-    if sub:
-        child = attribute.child(sub)
-        if child is None:
-            return None, None
-        return attribute, child.name
-    return attribute, None
+        return
+    target = container(document, schema, schemas.core)
+    if sub is None:
+        coerced = coerce(attribute, value)
+        if attribute.is_complex and not attribute.multi_valued and isinstance(target.get(attribute.name), dict):
+            coerced = {**target[attribute.name], **(coerced or {})}
+        target[attribute.name] = coerced
+    else:
+        nested = target.get(attribute.name) if isinstance(target.get(attribute.name), dict) else {}
+        nested[sub] = coerce(attribute.child(sub), value, label=f"{attribute.name}.{sub}")
+        target[attribute.name] = nested
 
 
-def document(schema: Schema, body: dict) -> dict:
+def document(schemas: ResourceSchema, body: dict) -> dict:
     """The canonical document of a POST/PUT body (see the module docstring).
 
     ``schemas``, ``id`` and ``meta`` are ignored (they are the server's to set).
@@ -109,14 +118,59 @@ def document(schema: Schema, body: dict) -> dict:
     for key, value in body.items():
         if not isinstance(key, str) or key.lower() in IGNORED_ON_WRITE:
             continue
-        attribute, sub = resolve_name(schema, key)
-        if attribute is None:
+        extension = schemas.extension(key)
+        if extension is not None:
+            if not isinstance(value, dict):
+                raise InvalidValueError(f"'{key}' must be a JSON object of extension attributes.")
+            for name, item in value.items():
+                if isinstance(name, str):
+                    put(result, schemas, f"{extension.id}:{name}", item)
             continue
-        if sub is None:
-            result[attribute.name] = coerce(attribute, value)
-        else:
-            child = attribute.child(sub)
-            nested = result.setdefault(attribute.name, {}) or {}
-            nested[sub] = coerce(child, value, label=f"{attribute.name}.{sub}")
-            result[attribute.name] = nested
+        put(result, schemas, key, value)
+    return prune(result)
+
+
+def prune(document: dict) -> dict:
+    """``document`` without unassigned values: ``None``, empty objects and empty lists."""
+    result = {}
+    for key, value in document.items():
+        if isinstance(value, dict):
+            value = prune(value)
+        if value not in (None, {}, []):
+            result[key] = value
     return result
+
+
+def project(document: dict, schemas: ResourceSchema) -> dict:
+    """Only the parts of ``document`` that ``schemas`` defines (what a tenant stores)."""
+    result: dict[str, Any] = {}
+    for key, value in document.items():
+        extension = schemas.extension(key)
+        if extension is not None and isinstance(value, dict):
+            kept = _project_attributes(value, extension)
+            if kept:
+                result[extension.id] = kept
+            continue
+        attribute = schemas.core.attribute(key) or (schemas.resolve(key)[1] if key == "externalId" else None)
+        if attribute is not None:
+            result[attribute.name] = _project_value(attribute, value)
+    return prune(result)
+
+
+def _project_attributes(values: dict, schema: Schema) -> dict:
+    return {
+        attribute.name: _project_value(attribute, values[key])
+        for key in values
+        if (attribute := schema.attribute(key)) is not None
+    }
+
+
+def _project_value(attribute: Attribute, value: Any) -> Any:
+    if not attribute.is_complex:
+        return value
+    names = {sub.name for sub in attribute.sub_attributes}
+    if attribute.multi_valued and isinstance(value, list):
+        return [{k: v for k, v in item.items() if k in names} for item in value if isinstance(item, dict)]
+    if isinstance(value, dict):
+        return {k: v for k, v in value.items() if k in names}
+    return value

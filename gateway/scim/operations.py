@@ -1,35 +1,57 @@
 """What each SCIM request does, independent of Flask: list, read, create, replace, patch, delete.
 
-Each write runs in one transaction (:func:`tenants.db.write_transaction`); the database's
-UNIQUE indexes decide duplicates, and storage exceptions become SCIM errors here, once.
-Functions return rendered SCIM resources; the views add HTTP status and headers.
+Each write runs in one transaction (:func:`tenants.db.write_transaction`) in this order:
+read against the tenant's schemas -> ``scim_map_resource`` -> ``scim_validate_resource``
+-> ``scim_deprovision`` where access is taken away -> storage; ``scim_after_change`` runs
+once the transaction has committed. The database's UNIQUE indexes decide duplicates, and
+storage exceptions become SCIM errors here, once. Functions return rendered resources;
+the views add HTTP status and headers.
 """
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 from flask import current_app
+from peewee import fn
 
+from tenants.clock import utcnow
 from tenants.db import write_transaction
 from tenants.models import Tenant, User
-from tenants.repositories import Duplicate, UnknownMembers
+from tenants.repositories import Duplicate, GroupRepository, UnknownMembers, UserRepository
 
 from ..errors import InvalidValueError, NotFoundError, UniquenessError
+from ..plugin_manager import TenantHooks
+from ..policy import (
+    GROUP_DELETED,
+    MEMBERS_REMOVED,
+    USER_DEACTIVATED,
+    USER_DELETED,
+    Change,
+    DeprovisionEvent,
+    GroupInfo,
+    UserInfo,
+)
 from . import filters
-from .documents import document
+from .documents import document, project
 from .filter_sql import Column, FilterTarget, compile_filter
 from .patch import MemberOp, member_values, parse_request, plan
 from .projection import Projection
-from .resources import ResourceKind
+from .resources import KINDS, USERS, ResourceKind
+from .tenant_schema import schemas_for
 
-MEMBER_TARGET = FilterTarget(
-    schemas=frozenset(),
-    columns={
-        ("value", None): Column(User.id),
-        ("display", None): Column(User.user_name_key, "folded"),
-    },
-)
+LOOKUP_LIMIT = 5
+
+
+@dataclass(frozen=True)
+class RequestContext:
+    """Who is asking: the tenant, its hooks, the SCIM base URL, the actor (token prefix)."""
+
+    tenant: Tenant
+    hooks: TenantHooks
+    base_url: str
+    actor: str = ""
 
 
 @dataclass(frozen=True)
@@ -42,9 +64,11 @@ class ListQuery:
     attributes: str | None = None
     excluded_attributes: str | None = None
 
-    def projection(self, kind: ResourceKind) -> Projection:
-        """The attribute selection, resolved against ``kind``'s schema."""
-        return Projection.parse(self.attributes, self.excluded_attributes, kind.schema)
+
+def projection_for(ctx: RequestContext, kind: ResourceKind, attributes: str | None,
+                   excluded: str | None) -> Projection:
+    """The attribute selection of a request, resolved against the tenant's stored schemas."""
+    return Projection.parse(attributes, excluded, schemas_for(ctx.hooks, kind).stored)
 
 
 def _members_for(kind: ResourceKind, repository, rows, projection: Projection) -> dict | None:
@@ -58,14 +82,14 @@ def _render(kind: ResourceKind, row, base_url: str, projection: Projection, memb
     return projection.apply(resource)
 
 
-def _page(kind: ResourceKind, tenant: Tenant, base_url: str, query: ListQuery, offset: int, limit: int):
+def _page(ctx: RequestContext, kind: ResourceKind, query: ListQuery, offset: int, limit: int):
     """``(total matching, rendered page)``: a count, a page and at most one members query."""
-    repository = kind.repository(tenant)
+    repository = kind.repository(ctx.tenant)
     where = compile_filter(query.filter, kind.filter_target) if query.filter is not None else None
     total, rows = repository.page(where, offset, limit)
-    projection = query.projection(kind)
+    projection = projection_for(ctx, kind, query.attributes, query.excluded_attributes)
     members = _members_for(kind, repository, rows, projection)
-    return total, [_render(kind, row, base_url, projection, members) for row in rows]
+    return total, [_render(kind, row, ctx.base_url, projection, members) for row in rows]
 
 
 def list_response(total: int, start_index: int, resources: list[dict]) -> dict:
@@ -79,23 +103,36 @@ def list_response(total: int, start_index: int, resources: list[dict]) -> dict:
     }
 
 
-def list_resources(kind: ResourceKind, tenant: Tenant, base_url: str, query: ListQuery) -> dict:
+def list_resources(ctx: RequestContext, kind: ResourceKind, query: ListQuery) -> dict:
     """A ListResponse page of one resource type."""
-    total, resources = _page(kind, tenant, base_url, query, query.start_index - 1, query.count)
+    total, resources = _page(ctx, kind, query, query.start_index - 1, query.count)
     return list_response(total, query.start_index, resources)
 
 
-def search_all(kinds: list[ResourceKind], tenant: Tenant, base_url: str, query: ListQuery) -> dict:
+def search_all(ctx: RequestContext, kinds: list[ResourceKind], query: ListQuery) -> dict:
     """A root-level search (RFC 7644 §3.4.3): one page over the kinds' results, in order."""
     total, resources = 0, []
     skip, remaining = query.start_index - 1, query.count
     for kind in kinds:
-        kind_total, page = _page(kind, tenant, base_url, query, skip, remaining)
+        kind_total, page = _page(ctx, kind, query, skip, remaining)
         total += kind_total
         skip = max(0, skip - kind_total)
         remaining -= len(page)
         resources.extend(page)
     return list_response(total, query.start_index, resources)
+
+
+def lookup_ids(tenant: Tenant, resource_type: str, scim_filter: str) -> list[str]:
+    """Ids of ``tenant``'s resources matching ``scim_filter`` (at most a few): for plugins."""
+    kind = next(kind for kind in KINDS.values() if kind.name == resource_type)
+    where = compile_filter(filters.parse_filter(scim_filter), kind.filter_target)
+    _, rows = kind.repository(tenant).page(where, 0, LOOKUP_LIMIT)
+    return [row.id for row in rows]
+
+
+def lookup_for(tenant: Tenant):
+    """The ``TenantContext.lookup`` callable for ``tenant``."""
+    return functools.partial(lookup_ids, tenant)
 
 
 def _load(kind: ResourceKind, repository, resource_id: str):
@@ -105,21 +142,16 @@ def _load(kind: ResourceKind, repository, resource_id: str):
     return row
 
 
-def get_resource(kind: ResourceKind, tenant: Tenant, base_url: str, resource_id: str, projection: Projection):
+def get_resource(ctx: RequestContext, kind: ResourceKind, resource_id: str, projection: Projection):
     """``(row, rendered resource)`` of one resource, or :class:`NotFoundError`."""
-    repository = kind.repository(tenant)
+    repository = kind.repository(ctx.tenant)
     row = _load(kind, repository, resource_id)
     members = _members_for(kind, repository, [row], projection)
-    return row, _render(kind, row, base_url, projection, members)
-
-
-def _reread(kind: ResourceKind, repository, row, base_url: str, projection: Projection):
-    members = _members_for(kind, repository, [row], projection)
-    return row, _render(kind, row, base_url, projection, members)
+    return row, _render(kind, row, ctx.base_url, projection, members)
 
 
 def _required(kind: ResourceKind, doc: dict) -> None:
-    for attribute in kind.schema.attributes:
+    for attribute in kind.catalog.core.attributes:
         if attribute.required and doc.get(attribute.name) in (None, ""):
             raise InvalidValueError(f"'{attribute.name}' is required.")
 
@@ -138,96 +170,217 @@ def _storage_errors(call):
         ) from None
 
 
-def _split_members(kind: ResourceKind, doc: dict) -> dict[str, str | None] | None:
-    if not kind.has_members or "members" not in doc:
+def _split_members(kind: ResourceKind, body_doc: dict) -> dict[str, str | None] | None:
+    if not kind.has_members or "members" not in body_doc:
         return None
-    return member_values(doc.pop("members") or [])
+    return member_values(body_doc.pop("members") or [])
 
 
-def create_resource(kind: ResourceKind, tenant: Tenant, base_url: str, body: dict, projection: Projection):
-    """Create a resource from a POST body; ``(row, rendered resource)``."""
-    doc = document(kind.schema, body)
-    members = _split_members(kind, doc)
+def _stored(ctx: RequestContext, kind: ResourceKind, inbound: dict, current: dict | None) -> dict:
+    """Map and validate an inbound document: what will be stored."""
+    schemas = schemas_for(ctx.hooks, kind)
+    mapped = ctx.hooks.map_resource(kind.name, inbound, list(schemas.stored_paths))
+    doc = project(mapped, schemas.stored)
+    doc.pop("members", None)
     _required(kind, doc)
-    repository = kind.repository(tenant)
+    ctx.hooks.validate(kind.name, doc, current)
+    return doc
+
+
+def _user_info(row) -> UserInfo:
+    return UserInfo(id=row.id, user_name=row.user_name, active=row.active, source=row.source,
+                    disabled_at=row.disabled_at)
+
+
+def _notify(ctx: RequestContext, action: str, kind: ResourceKind, resource_id: str, **summary) -> None:
+    ctx.hooks.after_change(Change(action=action, resource_type=kind.name, resource_id=resource_id,
+                                  summary=summary, actor=ctx.actor))
+
+
+def _changed_keys(before: dict, after: dict) -> list[str]:
+    return sorted(key for key in set(before) | set(after) if before.get(key) != after.get(key))
+
+
+def _write_user(ctx: RequestContext, repository: UserRepository, row, doc: dict) -> str:
+    """Store ``doc`` on user ``row``; a change of ``active`` to false is a deprovisioning."""
+    columns = USERS.to_columns(doc)
+    action = "replace"
+    if columns["active"] is False and row.active is not False:
+        action = ctx.hooks.deprovision(DeprovisionEvent(USER_DEACTIVATED, user=_user_info(row)))
+        columns["disabled_at"] = utcnow()
+    elif columns["active"] is not False:
+        columns["disabled_at"] = None
+    repository.update(row, columns)
+    if action == "tombstone":
+        repository.tombstone(row)
+    elif action == "delete":
+        repository.delete(row)
+    return action
+
+
+def create_resource(ctx: RequestContext, kind: ResourceKind, body: dict, projection: Projection):
+    """Create a resource from a POST body; ``(row, rendered resource)``."""
+    schemas = schemas_for(ctx.hooks, kind)
+    inbound = document(schemas.inbound, body)
+    members = _split_members(kind, inbound)
+    repository = kind.repository(ctx.tenant)
 
     def write():
         with write_transaction():
-            row = repository.create(kind.to_columns(doc))
+            doc = _stored(ctx, kind, inbound, None)
+            columns = kind.to_columns(doc)
+            if kind is USERS:
+                columns["disabled_at"] = utcnow() if columns["active"] is False else None
+            row = repository.create(columns)
             if members:
                 repository.add_members(row, members)
-            return row
+            return row, doc
 
-    row = _storage_errors(write)
-    return _reread(kind, repository, row, base_url, projection)
+    row, doc = _storage_errors(write)
+    _notify(ctx, "create", kind, row.id, attributes=sorted(doc), members_added=sorted(members or []))
+    return get_resource(ctx, kind, row.id, projection)
 
 
-def replace_resource(kind: ResourceKind, tenant: Tenant, base_url: str, resource_id: str, body: dict,
+def replace_resource(ctx: RequestContext, kind: ResourceKind, resource_id: str, body: dict,
                      projection: Projection):
     """Replace a resource with a PUT body (RFC 7644 §3.5.1); ``(row, rendered resource)``.
 
     Attributes left out are cleared, except ``kind.kept_on_replace`` (``active``), which
     keep their current value, so a PUT never silently re-enables a disabled user.
     """
-    repository = kind.repository(tenant)
-    doc = document(kind.schema, body)
-    members = _split_members(kind, doc)
-    _required(kind, doc)
+    schemas = schemas_for(ctx.hooks, kind)
+    inbound = document(schemas.inbound, body)
+    members = _split_members(kind, inbound)
+    if kind.has_members and members is None:
+        members = {}  # PUT replaces everything: no members given means none
+    repository = kind.repository(ctx.tenant)
 
     def write():
         with write_transaction():
             row = _load(kind, repository, resource_id)
             current = kind.to_document(row)
-            full = {**{k: current.get(k) for k in kind.kept_on_replace}, **doc}
-            repository.update(row, kind.to_columns(full))
-            if members is not None:
-                repository.replace_members(row, members)
-            return row
+            inbound_full = {**{k: current[k] for k in kind.kept_on_replace if k in current}, **inbound}
+            doc = _stored(ctx, kind, inbound_full, {**current, "id": row.id})
+            action = "replace"
+            if kind is USERS:
+                action = _write_user(ctx, repository, row, doc)
+            else:
+                repository.update(row, kind.to_columns(doc))
+            removed = _replace_members(ctx, repository, row, members) if members is not None else []
+            return row, current, doc, action, removed
 
-    row = _storage_errors(write)
-    return _reread(kind, repository, row, base_url, projection)
+    row, before, after, action, removed = _storage_errors(write)
+    _notify(ctx, action, kind, row.id, attributes=_changed_keys(before, after), members_removed=removed[:100])
+    return _after_write(ctx, kind, row, projection)
 
 
-def _apply_member_op(repository, row, op: MemberOp) -> int:
+def _after_write(ctx: RequestContext, kind: ResourceKind, row, projection: Projection):
+    repository = kind.repository(ctx.tenant)
+    if repository.get(row.id) is None:  # deprovisioned by policy (tombstoned or deleted)
+        return row, projection.apply(kind.render(row, ctx.base_url, [] if kind.has_members else None))
+    return get_resource(ctx, kind, row.id, projection)
+
+
+def _replace_members(ctx: RequestContext, repository: GroupRepository, row, members: dict) -> list[str]:
+    removed = repository.replace_members(row, members)
+    _members_removed(ctx, repository, row, removed)
+    return removed
+
+
+def _members_removed(ctx: RequestContext, repository: GroupRepository, row, removed: list[str]) -> None:
+    """Ask the deprovisioning policy about users who left the group; disable them if it says so."""
+    if not removed:
+        return
+    users = UserRepository(ctx.tenant)
+    event = DeprovisionEvent(
+        MEMBERS_REMOVED,
+        group=GroupInfo(id=row.id, display_name=row.display_name),
+        users=tuple(_user_info(user) for user in users.by_ids(removed)),
+    )
+    if ctx.hooks.deprovision(event) == "disable":
+        users.disable(removed)
+
+
+def _member_target(member) -> FilterTarget:
+    """Filter columns inside ``members[...]``: value and display of a membership row."""
+    return FilterTarget(
+        schemas=frozenset(),
+        columns={
+            ("value", None): Column(member.user),
+            ("display", None): Column(fn.COALESCE(member.display, User.user_name), "text"),
+        },
+    )
+
+
+def _apply_member_op(repository: GroupRepository, row, op: MemberOp) -> tuple[int, list[str]]:
+    """Run one member operation; ``(rows added, user ids removed)``."""
     if op.action == "add":
-        return repository.add_members(row, op.members)
+        return repository.add_members(row, op.members), []
     if op.action == "remove":
-        return repository.remove_members(row, op.ids)
+        return 0, repository.remove_members(row, op.ids)
     if op.action == "replace":
-        return repository.replace_members(row, op.members)
-    return repository.remove_members_where(row, compile_filter(op.where, MEMBER_TARGET))
+        removed = repository.replace_members(row, op.members)
+        return len(op.members), removed
+    return 0, repository.remove_members_where(row, lambda member: compile_filter(op.where, _member_target(member)))
 
 
-def patch_resource(kind: ResourceKind, tenant: Tenant, base_url: str, resource_id: str, body,
-                   projection: Projection):
+def patch_resource(ctx: RequestContext, kind: ResourceKind, resource_id: str, body, projection: Projection):
     """Apply a PatchOp (RFC 7644 §3.5.2) atomically; ``(row, rendered resource)``.
 
     A PATCH that changes nothing leaves ``meta.version`` as it was.
     """
     operations = parse_request(body)
-    repository = kind.repository(tenant)
+    schemas = schemas_for(ctx.hooks, kind)
+    repository = kind.repository(ctx.tenant)
 
     def write():
         with write_transaction():
             row = _load(kind, repository, resource_id)
-            change = plan(kind.schema, kind.to_document(row), operations)
-            touched = sum(_apply_member_op(repository, row, op) for op in change.member_ops)
+            current = kind.to_document(row)
+            change = plan(schemas.stored, current, operations)
+            added, removed = 0, []
+            for op in change.member_ops:
+                op_added, op_removed = _apply_member_op(repository, row, op)
+                added, removed = added + op_added, removed + op_removed
+            action = "patch"
             if change.changed:
-                repository.update(row, kind.to_columns(change.document))
-            elif touched:
+                doc = _stored(ctx, kind, change.document, {**current, "id": row.id})
+                if kind is USERS:
+                    action = _write_user(ctx, repository, row, doc)
+                else:
+                    repository.update(row, kind.to_columns(doc))
+            elif added or removed:
                 repository.touch(row)
                 row.save()
-            return row
+            _members_removed(ctx, repository, row, removed)
+            return row, current, change.document, action, removed
 
-    row = _storage_errors(write)
-    return _reread(kind, repository, row, base_url, projection)
+    row, before, after, action, removed = _storage_errors(write)
+    _notify(ctx, action, kind, row.id, attributes=_changed_keys(before, after), members_removed=removed[:100])
+    return _after_write(ctx, kind, row, projection)
 
 
-def delete_resource(kind: ResourceKind, tenant: Tenant, resource_id: str) -> None:
-    """Delete a resource (and, for either kind, its memberships)."""
-    repository = kind.repository(tenant)
+def delete_resource(ctx: RequestContext, kind: ResourceKind, resource_id: str) -> None:
+    """Deprovision a resource as the tenant's deprovisioning policy decides (default: delete)."""
+    repository = kind.repository(ctx.tenant)
     with write_transaction():
-        repository.delete(_load(kind, repository, resource_id))
+        row = _load(kind, repository, resource_id)
+        if kind is USERS:
+            action = ctx.hooks.deprovision(DeprovisionEvent(USER_DELETED, user=_user_info(row)))
+            if action == "tombstone":
+                repository.tombstone(row)
+            elif action == "disable":
+                repository.update(row, {"active": False, "disabled_at": utcnow()})
+            else:
+                repository.delete(row)
+        else:
+            action = ctx.hooks.deprovision(
+                DeprovisionEvent(GROUP_DELETED, group=GroupInfo(id=row.id, display_name=row.display_name))
+            )
+            if action == "delete_and_disable_members":
+                UserRepository(ctx.tenant).disable(sorted(repository.member_ids(row)))
+            repository.delete(row)
+    _notify(ctx, "delete" if action.startswith("delete") else action, kind, row.id)
 
 
 def page_size(requested: int | None) -> int:
@@ -236,3 +389,4 @@ def page_size(requested: int | None) -> int:
     if requested is None:
         return config["DEFAULT_PAGE_SIZE"]
     return max(0, min(requested, config["MAX_PAGE_SIZE"]))
+

@@ -20,8 +20,9 @@ from typing import Any
 
 from ..errors import InvalidPathError, InvalidSyntaxError, InvalidValueError, MutabilityError, NoTargetError
 from . import filters as ast
-from .documents import coerce, resolve_name
-from .schema import PATCH_OP_SCHEMA, Attribute, Schema
+from .documents import coerce, container, prune
+from .filter_eval import matches, template
+from .schema import PATCH_OP_SCHEMA, Attribute, ResourceSchema
 
 OPERATIONS = ("add", "replace", "remove")
 READ_ONLY = frozenset({"id", "meta", "schemas"})
@@ -119,56 +120,100 @@ def _names_whole_schema(path: ast.PatchPath) -> bool:
     )
 
 
-def plan(schema: Schema, document: dict, operations: list[Operation]) -> PatchPlan:
+def plan(schemas: ResourceSchema, document: dict, operations: list[Operation]) -> PatchPlan:
     """Apply ``operations`` to a copy of ``document``; collect member operations."""
     result = PatchPlan(document=copy.deepcopy(document))
     for operation in operations:
         if operation.path is None:
             for key, value in operation.value.items():
-                _apply_key(schema, result, operation.op, key, value)
+                extension = schemas.extension(key) if isinstance(key, str) else None
+                if extension is not None and isinstance(value, dict):
+                    for name, item in value.items():
+                        _apply_key(schemas, result, operation.op, f"{extension.id}:{name}", item)
+                else:
+                    _apply_key(schemas, result, operation.op, key, value)
         else:
-            _apply_path(schema, result, operation)
-    for attribute in schema.attributes:
+            _apply_path(schemas, result, operation)
+    result.document = prune(result.document)
+    for attribute in schemas.core.attributes:
         if attribute.required and result.document.get(attribute.name) in (None, ""):
             raise InvalidValueError(f"'{attribute.name}' is required and cannot be removed or emptied.")
     result.changed = result.changed or result.document != document
     return result
 
 
-def _apply_key(schema: Schema, result: PatchPlan, op: str, key: str, value: Any) -> None:
+def _apply_key(schemas: ResourceSchema, result: PatchPlan, op: str, key: Any, value: Any) -> None:
     if not isinstance(key, str):
         return
     if key.lower() in READ_ONLY:
         raise MutabilityError(f"'{key}' is read-only and cannot be modified.")
-    attribute, sub = resolve_name(schema, key)
+    schema, attribute, sub = schemas.resolve(key)
     if attribute is None:
         return
     if attribute.name == "members":
         _member_values(result, op, None, value)
     else:
-        _set(result.document, attribute, sub, value, op)
+        _set(container(result.document, schema, schemas.core), attribute, sub, value, op)
 
 
-def _apply_path(schema: Schema, result: PatchPlan, operation: Operation) -> None:
+def _path_key(path: ast.AttrPath) -> str:
+    key = path.attr if path.sub_attr is None else f"{path.attr}.{path.sub_attr}"
+    return f"{path.uri}:{key}" if path.uri else key
+
+
+def _apply_path(schemas: ResourceSchema, result: PatchPlan, operation: Operation) -> None:
     target = operation.path
-    uri, attr, sub = target.path.key
-    if uri is not None and uri != schema.id.lower():
-        return  # an extension this tenant does not store
-    if attr in READ_ONLY:
+    if target.path.key[1] in READ_ONLY and (target.path.uri is None or target.path.uri.lower() == schemas.core.id.lower()):
         raise MutabilityError(f"'{target.path.attr}' is read-only and cannot be modified.")
-    key = target.path.attr if sub is None else f"{target.path.attr}.{target.path.sub_attr}"
-    attribute, sub_name = resolve_name(schema, key)
+    schema, attribute, sub = schemas.resolve(_path_key(target.path))
     if attribute is None:
-        return
+        return  # an attribute this tenant does not store: accepted and disregarded
     if attribute.name == "members":
         _member_path(result, operation)
         return
+    holder = container(result.document, schema, schemas.core)
     if target.value_filter is not None:
-        raise InvalidPathError(f"'{attribute.name}' is not multi-valued: it cannot take a value filter.")
-    if operation.op == "remove":
-        _remove(result.document, attribute, sub_name)
+        if not attribute.multi_valued:
+            raise InvalidPathError(f"'{attribute.name}' is not multi-valued: it cannot take a value filter.")
+        _apply_filtered(holder, attribute, target.value_filter, target.sub_attr, operation)
+    elif attribute.multi_valued and sub is not None:
+        _apply_filtered(holder, attribute, None, sub, operation)
+    elif operation.op == "remove":
+        _remove(holder, attribute, sub)
     else:
-        _set(result.document, attribute, sub_name, operation.value, operation.op)
+        _set(holder, attribute, sub, operation.value, operation.op)
+
+
+def _apply_filtered(holder: dict, attribute: Attribute, where, sub: str | None, operation: Operation) -> None:
+    """add/replace/remove on the values of a multi-valued attribute that match ``where``."""
+    child = attribute.child(sub) if sub else None
+    if sub and child is None:
+        return  # a sub-attribute this tenant does not store
+    if child is not None:
+        _check_writable(child, f"{attribute.name}.{child.name}")
+    items = [dict(item) for item in holder.get(attribute.name) or []]
+    hits = [i for i, item in enumerate(items) if where is None or matches(where, item, attribute)]
+    if operation.op == "remove":
+        if child is None:
+            items = [item for i, item in enumerate(items) if i not in hits]
+        else:
+            for i in hits:
+                items[i].pop(child.name, None)
+    else:
+        single = Attribute(**{**attribute.__dict__, "multi_valued": False})
+        if child is not None:
+            value = coerce(child, operation.value, label=f"{attribute.name}.{child.name}")
+            update = {child.name: value}
+        else:
+            update = coerce(single, operation.value)
+        if not hits:
+            base = template(where, attribute) if where is not None else None
+            if base is None:
+                raise NoTargetError(f"No value of '{attribute.name}' matches the path's filter.")
+            items.append({**base, **update})
+        for i in hits:
+            items[i] = {**items[i], **update}
+    holder[attribute.name] = [item for item in (prune(item) for item in items) if item]
 
 
 def _check_writable(attribute: Attribute, label: str) -> None:
@@ -181,30 +226,18 @@ def _set(document: dict, attribute: Attribute, sub: str | None, value: Any, op: 
         child = attribute.child(sub)
         _check_writable(child, f"{attribute.name}.{sub}")
         nested = dict(document.get(attribute.name) or {})
-        coerced = coerce(child, value, label=f"{attribute.name}.{sub}")
-        if coerced is None:
-            nested.pop(child.name, None)
-        else:
-            nested[child.name] = coerced
-        _store(document, attribute.name, nested)
+        nested[child.name] = coerce(child, value, label=f"{attribute.name}.{sub}")
+        document[attribute.name] = nested
         return
     _check_writable(attribute, attribute.name)
     coerced = coerce(attribute, value)
     if attribute.is_complex and not attribute.multi_valued and coerced is not None:
         # RFC 7644 §3.5.2.1/3: sub-attributes not given are left unchanged.
         coerced = {**(document.get(attribute.name) or {}), **coerced}
-        coerced = {k: v for k, v in coerced.items() if v is not None}
     if attribute.multi_valued and op == "add" and coerced is not None:
         existing = list(document.get(attribute.name) or [])
         coerced = existing + [item for item in coerced if item not in existing]
-    _store(document, attribute.name, coerced)
-
-
-def _store(document: dict, name: str, value: Any) -> None:
-    if value in (None, {}, []):
-        document.pop(name, None)
-    else:
-        document[name] = value
+    document[attribute.name] = coerced
 
 
 def _remove(document: dict, attribute: Attribute, sub: str | None) -> None:
@@ -213,7 +246,7 @@ def _remove(document: dict, attribute: Attribute, sub: str | None) -> None:
         _check_writable(child, f"{attribute.name}.{sub}")
         nested = dict(document.get(attribute.name) or {})
         nested.pop(child.name, None)
-        _store(document, attribute.name, nested)
+        document[attribute.name] = nested
         return
     _check_writable(attribute, attribute.name)
     document.pop(attribute.name, None)

@@ -11,27 +11,32 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from .schema import Schema
+from .schema import ResourceSchema
 
 ALWAYS_RETURNED = frozenset({"id", "schemas"})
 
 
-def _paths(text: str | None, schema: Schema) -> frozenset[tuple[str, str | None]]:
+def _path(name: str, schemas: ResourceSchema) -> tuple[str, str | None] | None:
+    core = schemas.core.id.lower()
+    if name.startswith(core + ":"):
+        name = name[len(core) + 1:]
+    elif name.startswith("urn:"):
+        for extension in schemas.extensions:
+            urn = extension.id.lower()
+            if name == urn:
+                return urn, None
+            if name.startswith(urn + ":"):
+                return urn, name[len(urn) + 1:].partition(".")[0]
+        return None  # a schema this resource type does not have
+    top, _, sub = name.partition(".")
+    return top, sub or None
+
+
+def _paths(text: str | None, schemas: ResourceSchema) -> frozenset[tuple[str, str | None]]:
     if not text:
         return frozenset()
-    prefix = schema.id.lower() + ":"
-    paths = set()
-    for raw in text.split(","):
-        name = raw.strip().lower()
-        if not name:
-            continue
-        if name.startswith(prefix):
-            name = name[len(prefix):]
-        elif name.startswith("urn:"):
-            continue  # an extension schema this resource type does not have
-        top, _, sub = name.partition(".")
-        paths.add((top, sub or None))
-    return frozenset(paths)
+    paths = (_path(raw.strip().lower(), schemas) for raw in text.split(",") if raw.strip())
+    return frozenset(path for path in paths if path is not None)
 
 
 @dataclass(frozen=True)
@@ -42,9 +47,9 @@ class Projection:
     excluded: frozenset[tuple[str, str | None]] = frozenset()
 
     @classmethod
-    def parse(cls, attributes: str | None, excluded: str | None, schema: Schema) -> "Projection":
-        """Parse the comma-separated query parameters against ``schema``."""
-        return cls(_paths(attributes, schema), _paths(excluded, schema))
+    def parse(cls, attributes: str | None, excluded: str | None, schemas: ResourceSchema) -> "Projection":
+        """Parse the comma-separated query parameters against a resource's schemas."""
+        return cls(_paths(attributes, schemas), _paths(excluded, schemas))
 
     def wants(self, attribute: str) -> bool:
         """Whether ``attribute`` (top level) will be returned at all: decides what to read."""

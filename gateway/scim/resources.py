@@ -10,12 +10,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from peewee import fn
+
 from tenants.clock import isoformat
 from tenants.models import Group, Membership, User
 from tenants.repositories import GroupRepository, UserRepository
 
+from .catalog import ENTERPRISE_USER_CATALOG, GROUP_CATALOG, USER_CATALOG
 from .filter_sql import Column, FilterTarget
-from .schema import GROUP, USER, Schema
+from .schema import ResourceSchema
 
 
 @dataclass(frozen=True)
@@ -24,9 +27,9 @@ class ResourceKind:
 
     name: str
     endpoint: str
-    schema: Schema
+    catalog: ResourceSchema
     repository: type
-    columns: dict[str, str]  # SCIM path ("name.givenName") -> model column
+    columns: dict[str, str]  # SCIM path ("name.givenName") -> model column; the rest go to ``extra``
     filter_target: FilterTarget = field(repr=False)
     # Attributes a PUT that omits them leaves as they are (a PUT never re-enables a user).
     kept_on_replace: tuple[str, ...] = ()
@@ -34,22 +37,36 @@ class ResourceKind:
     @property
     def has_members(self) -> bool:
         """True for resource types with a ``members`` attribute (Groups)."""
-        return self.schema.attribute("members") is not None
+        return self.catalog.core.attribute("members") is not None
 
     def to_columns(self, document: dict) -> dict[str, Any]:
-        """Column values for a canonical document; paths absent from it become NULL."""
+        """Column values for a canonical document; paths absent from it become NULL.
+
+        Attributes without a column of their own are kept in ``extra`` (JSON).
+        """
         values = {}
+        extra = {key: (dict(value) if isinstance(value, dict) else value) for key, value in document.items()}
         for path, column in self.columns.items():
             head, _, sub = path.partition(".")
             value = document.get(head)
             if sub:
                 value = (value or {}).get(sub)
+                nested = extra.get(head)
+                if isinstance(nested, dict):
+                    nested.pop(sub, None)
+                    if not nested:
+                        extra.pop(head)
+            else:
+                extra.pop(head, None)
             values[column] = value
+        values["extra"] = extra
         return values
 
     def to_document(self, row) -> dict:
         """The canonical document of a stored row (unassigned attributes omitted)."""
         document: dict[str, Any] = {}
+        for key, value in (row.extra or {}).items():
+            document[key] = dict(value) if isinstance(value, dict) else value
         for path, column in self.columns.items():
             value = getattr(row, column)
             if value is None:
@@ -66,9 +83,12 @@ class ResourceKind:
         return f"{base_url}/{self.endpoint}/{resource_id}"
 
     def render(self, row, base_url: str, members: list[tuple[str, str]] | None = None) -> dict:
-        """The SCIM representation of ``row``; ``members`` as ``(user id, userName)`` pairs."""
-        resource: dict[str, Any] = {"schemas": [self.schema.id], "id": row.id}
-        resource.update(self.to_document(row))
+        """The SCIM representation of ``row``; ``members`` as ``(user id, display)`` pairs."""
+        document = self.to_document(row)
+        extensions = [schema.id for schema in self.catalog.extensions if schema.id in document]
+        extensions += [key for key in document if key.startswith("urn:") and key not in extensions]
+        resource: dict[str, Any] = {"schemas": [self.catalog.core.id, *extensions], "id": row.id}
+        resource.update(document)
         if members is not None:
             resource["members"] = [
                 {"value": user_id, "$ref": f"{base_url}/Users/{user_id}", "display": user_name, "type": "User"}
@@ -106,7 +126,7 @@ def _group_member_condition(condition):
 USERS = ResourceKind(
     name="User",
     endpoint="Users",
-    schema=USER,
+    catalog=ResourceSchema(USER_CATALOG, (ENTERPRISE_USER_CATALOG,)),
     repository=UserRepository,
     columns={
         "userName": "user_name",
@@ -117,7 +137,7 @@ USERS = ResourceKind(
     },
     kept_on_replace=("active",),
     filter_target=FilterTarget(
-        schemas=frozenset({USER.id.lower()}),
+        schemas=frozenset({USER_CATALOG.id.lower()}),
         columns={
             **_common_columns(User),
             ("username", None): Column(User.user_name_key, "folded"),
@@ -133,17 +153,18 @@ _MEMBER_VALUE = Column(Membership.user, "exact", related=_group_member_condition
 GROUPS = ResourceKind(
     name="Group",
     endpoint="Groups",
-    schema=GROUP,
+    catalog=ResourceSchema(GROUP_CATALOG),
     repository=GroupRepository,
     columns={"displayName": "display_name", "externalId": "external_id"},
     filter_target=FilterTarget(
-        schemas=frozenset({GROUP.id.lower()}),
+        schemas=frozenset({GROUP_CATALOG.id.lower()}),
         columns={
             **_common_columns(Group),
             ("displayname", None): Column(Group.display_name_key, "folded"),
             ("members", None): _MEMBER_VALUE,
             ("members", "value"): _MEMBER_VALUE,
-            ("members", "display"): Column(User.user_name_key, "folded", related=_group_member_condition),
+            ("members", "display"): Column(fn.COALESCE(Membership.display, User.user_name), "text",
+                                           related=_group_member_condition),
         },
     ),
 )

@@ -118,81 +118,48 @@ EXTERNAL_ID = Attribute(
     case_exact=True,
 )
 
-USER = Schema(
-    id=USER_SCHEMA,
-    name="User",
-    description="User Account. Only the attributes listed here are stored; others are disregarded.",
-    attributes=(
-        Attribute(
-            "userName",
-            description="Unique identifier for the User: an email address, unique in the tenant "
-            "regardless of case.",
-            required=True,
-            uniqueness="server",
-        ),
-        Attribute(
-            "name",
-            type="complex",
-            description="The components of the user's real name.",
-            sub_attributes=(
-                Attribute("givenName", description="The given name of the User."),
-                Attribute("familyName", description="The family name of the User."),
-            ),
-        ),
-        Attribute(
-            "active",
-            type="boolean",
-            description="The User's administrative status; false disables the user.",
-        ),
-    ),
-)
 
-MEMBER = Attribute(
-    "members",
-    type="complex",
-    multi_valued=True,
-    description="The members of the Group (users only; nested groups are not supported).",
-    sub_attributes=(
-        Attribute(
-            "value",
-            description="Identifier of the member User.",
-            mutability="immutable",
-        ),
-        Attribute(
-            "$ref",
-            type="reference",
-            description="The URI of the member User.",
-            mutability="immutable",
-            reference_types=("User",),
-        ),
-        Attribute(
-            "display",
-            description="A human-readable name for the member: as the client sent it, else the "
-            "member's userName.",
-            mutability="immutable",
-        ),
-        Attribute(
-            "type",
-            description="The type of the member: always 'User'.",
-            mutability="immutable",
-            canonical_values=("User",),
-        ),
-    ),
-)
+@dataclass(frozen=True)
+class ResourceSchema:
+    """A resource type's core schema with its extensions, as one tenant sees them."""
 
-GROUP = Schema(
-    id=GROUP_SCHEMA,
-    name="Group",
-    description="Group. Provisioned groups appear in the tenant's group-mapping list.",
-    attributes=(
-        Attribute(
-            "displayName",
-            description="A human-readable name for the Group, unique in the tenant regardless of case.",
-            required=True,
-            uniqueness="server",
-        ),
-        MEMBER,
-    ),
-)
+    core: Schema
+    extensions: tuple[Schema, ...] = ()
 
-SCHEMAS = (USER, GROUP)
+    @property
+    def all(self) -> tuple[Schema, ...]:
+        """The core schema followed by the extensions."""
+        return (self.core, *self.extensions)
+
+    def extension(self, urn: str) -> Schema | None:
+        """The extension schema with id ``urn`` (any case), or ``None``."""
+        wanted = urn.lower()
+        return next((schema for schema in self.extensions if schema.id.lower() == wanted), None)
+
+    def resolve(self, key: str) -> tuple[Schema | None, Attribute | None, str | None]:
+        """Map a request key or path to ``(schema, top-level attribute, sub-attribute name)``.
+
+        Accepts ``userName``, ``name.givenName``, ``externalId`` and URN-qualified forms
+        (``urn:...:core:2.0:User:userName``, ``urn:...:enterprise:2.0:User:manager.value``),
+        in any case. Anything this schema set does not define gives ``(None, None, None)``.
+        """
+        lowered = key.lower()
+        schema = self.core
+        for candidate in self.all:
+            prefix = candidate.id.lower() + ":"
+            if lowered.startswith(prefix):
+                schema, key = candidate, key[len(prefix):]
+                break
+        else:
+            if lowered.startswith("urn:"):
+                return None, None, None
+        head, _, sub = key.partition(".")
+        attribute = schema.attribute(head)
+        if attribute is None and schema is self.core and head.lower() == "externalid":
+            attribute = EXTERNAL_ID
+        if attribute is None:
+            return None, None, None
+        if not sub:
+            return schema, attribute, None
+        child = attribute.child(sub)
+        return (schema, attribute, child.name) if child is not None else (None, None, None)

@@ -7,7 +7,7 @@ never see the slug and never run for an unauthenticated caller.
 
 from __future__ import annotations
 
-from flask import g
+from flask import current_app, g
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
@@ -39,6 +39,11 @@ def _pop_tenant(endpoint, values):
 @blp.before_request
 def _authenticate():
     authenticate_scim_request()
+    tenant = g.tenant
+    g.hooks = current_app.extensions["scim_gateway"].for_tenant(
+        tenant.slug, tenant.name, tenant.settings, tenant.updated, operations.lookup_for(tenant)
+    )
+    g.scim = operations.RequestContext(tenant=tenant, hooks=g.hooks, base_url=g.scim_base, actor=g.token_prefix)
 
 
 def _document_errors(*codes: int):
@@ -59,7 +64,7 @@ def _document_errors(*codes: int):
 
 def _projection(kind: ResourceKind) -> Projection:
     """The ``attributes``/``excludedAttributes`` query parameters, for one resource."""
-    return Projection.parse(query_arg("attributes"), query_arg("excludedAttributes"), kind.schema)
+    return operations.projection_for(g.scim, kind, query_arg("attributes"), query_arg("excludedAttributes"))
 
 
 def _created(kind: ResourceKind, resource: dict):
@@ -124,7 +129,7 @@ def _register(kind: ResourceKind, resource_schema, list_schema) -> None:
                           description=f"A ListResponse page of {kind.endpoint}.")
         @_document_errors(400, 401, 403)
         def get(self):
-            return scim_response(operations.list_resources(kind, g.tenant, g.scim_base, _list_query()))
+            return scim_response(operations.list_resources(g.scim, kind, _list_query()))
 
         @blp.doc(summary=f"Create a {kind.name}",
                  requestBody={"required": True,
@@ -134,7 +139,7 @@ def _register(kind: ResourceKind, resource_schema, list_schema) -> None:
         @_document_errors(400, 401, 403, 409, 413, 415)
         def post(self):
             body = json_object_body()
-            _, resource = operations.create_resource(kind, g.tenant, g.scim_base, body, _projection(kind))
+            _, resource = operations.create_resource(g.scim, kind, body, _projection(kind))
             return _created(kind, resource)
 
     class Item(MethodView):
@@ -143,7 +148,7 @@ def _register(kind: ResourceKind, resource_schema, list_schema) -> None:
                           description=f"The {kind.name}.")
         @_document_errors(401, 403, 404)
         def get(self, resource_id):
-            _, resource = operations.get_resource(kind, g.tenant, g.scim_base, resource_id, _projection(kind))
+            _, resource = operations.get_resource(g.scim, kind, resource_id, _projection(kind))
             return _ok(resource)
 
         @blp.doc(summary=f"Replace a {kind.name}",
@@ -154,9 +159,7 @@ def _register(kind: ResourceKind, resource_schema, list_schema) -> None:
         @_document_errors(400, 401, 403, 404, 409, 413, 415)
         def put(self, resource_id):
             body = json_object_body()
-            _, resource = operations.replace_resource(
-                kind, g.tenant, g.scim_base, resource_id, body, _projection(kind)
-            )
+            _, resource = operations.replace_resource(g.scim, kind, resource_id, body, _projection(kind))
             return _ok(resource)
 
         @blp.doc(summary=f"Modify a {kind.name} (PatchOp)",
@@ -167,16 +170,14 @@ def _register(kind: ResourceKind, resource_schema, list_schema) -> None:
         @_document_errors(400, 401, 403, 404, 409, 413, 415)
         def patch(self, resource_id):
             body = json_body()
-            _, resource = operations.patch_resource(
-                kind, g.tenant, g.scim_base, resource_id, body, _projection(kind)
-            )
+            _, resource = operations.patch_resource(g.scim, kind, resource_id, body, _projection(kind))
             return _ok(resource)
 
         @blp.doc(summary=f"Delete a {kind.name}")
         @blp.alt_response(204, description="Deleted.", success=True)
         @_document_errors(401, 403, 404)
         def delete(self, resource_id):
-            operations.delete_resource(kind, g.tenant, resource_id)
+            operations.delete_resource(g.scim, kind, resource_id)
             return scim_response(None, 204)
 
     class Search(MethodView):
@@ -187,7 +188,7 @@ def _register(kind: ResourceKind, resource_schema, list_schema) -> None:
                           description=f"A ListResponse page of {kind.endpoint}.")
         @_document_errors(400, 401, 403, 413, 415)
         def post(self):
-            return scim_response(operations.list_resources(kind, g.tenant, g.scim_base, _search_query()))
+            return scim_response(operations.list_resources(g.scim, kind, _search_query()))
 
     Collection.__name__ = f"{kind.endpoint}Collection"
     Item.__name__ = f"{kind.name}Item"
@@ -226,7 +227,7 @@ class RootSearch(MethodView):
                       success=True, description="A ListResponse mixing Users and Groups (Users first).")
     @_document_errors(400, 401, 403, 413, 415)
     def post(self):
-        return scim_response(operations.search_all([USERS, GROUPS], g.tenant, g.scim_base, _search_query()))
+        return scim_response(operations.search_all(g.scim, [USERS, GROUPS], _search_query()))
 
 
 @blp.route("/ServiceProviderConfig", endpoint="service-provider-config")
@@ -246,7 +247,7 @@ class ResourceTypes(MethodView):
                       success=True, description="A ListResponse of ResourceType resources.")
     @_document_errors(401, 403)
     def get(self):
-        types = discovery.resource_types(g.scim_base)
+        types = discovery.resource_types(g.hooks, g.scim_base)
         return scim_response(operations.list_response(len(types), 1, types))
 
 
@@ -260,7 +261,7 @@ class ResourceType(MethodView):
         kind = discovery.find_resource_type(name)
         if kind is None:
             raise NotFoundError(f"No resource type {name!r}.")
-        return scim_response(discovery.resource_type(kind, g.scim_base))
+        return scim_response(discovery.resource_type(g.hooks, kind, g.scim_base))
 
 
 @blp.route("/Schemas", endpoint="schemas")
@@ -270,7 +271,7 @@ class Schemas(MethodView):
                       success=True, description="A ListResponse of Schema resources.")
     @_document_errors(401, 403)
     def get(self):
-        schemas = [schema.to_scim(g.scim_base) for schema in discovery.schemas()]
+        schemas = [schema.to_scim(g.scim_base) for schema in discovery.schemas(g.hooks)]
         return scim_response(operations.list_response(len(schemas), 1, schemas))
 
 
@@ -281,7 +282,7 @@ class SchemaItem(MethodView):
                       success=True, description="The Schema (RFC 7643 §7).")
     @_document_errors(401, 403, 404)
     def get(self, schema_id):
-        schema = discovery.find_schema(schema_id)
+        schema = discovery.find_schema(g.hooks, schema_id)
         if schema is None:
             raise NotFoundError(f"No schema {schema_id!r}.")
         return scim_response(schema.to_scim(g.scim_base))
