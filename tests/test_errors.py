@@ -445,3 +445,33 @@ def test_every_error_shape(client, tenant, populated):
     assert responses[4].status_code == 409 and responses[4].get_json()["scimType"] == "uniqueness"
     assert responses[9].get_json()["scimType"] == "mutability"
     assert responses[10].get_json()["scimType"] == "invalidPath"
+
+
+# --- through a real server -----------------------------------------------------------------
+
+
+@pytest.mark.live
+def test_chunked_body_over_the_limit_is_413_on_a_real_server(live_server):
+    """A body sent with Transfer-Encoding: chunked (no Content-Length) obeys the same limit."""
+    import requests
+
+    created = live_server.create_tenant("acme")
+    url = created["tenant_url"]
+    headers = {"Authorization": f"Bearer {created['token']}", "Content-Type": "application/scim+json"}
+
+    def chunks(data: bytes):
+        for start in range(0, len(data), 65536):
+            yield data[start:start + 65536]
+
+    small = json.dumps({"schemas": [USER_SCHEMA], "userName": "small@example.com"}).encode()
+    response = requests.post(f"{url}/Users", headers=headers, data=chunks(small), timeout=30)
+    assert response.status_code == 201, response.text
+
+    big = _padded_user(2 * 1024 * 1024).encode()
+    response = requests.post(f"{url}/Users", headers=headers, data=chunks(big), timeout=30)
+    assert response.status_code == 413, response.text
+    assert response.headers["Content-Type"].startswith("application/scim+json")
+    body = response.json()
+    assert body["status"] == "413" and body["detail"]
+    listed = requests.get(f"{url}/Users", headers=headers, timeout=10).json()
+    assert [u["userName"] for u in listed["Resources"]] == ["small@example.com"]

@@ -31,8 +31,8 @@ from ..policy import (
     Change,
     DeprovisionEvent,
     GroupInfo,
-    UserInfo,
 )
+from ..roles import user_info
 from . import filters
 from .documents import document, project
 from .filter_sql import Column, FilterTarget, compile_filter
@@ -187,11 +187,6 @@ def _stored(ctx: RequestContext, kind: ResourceKind, inbound: dict, current: dic
     return doc
 
 
-def _user_info(row) -> UserInfo:
-    return UserInfo(id=row.id, user_name=row.user_name, active=row.active, source=row.source,
-                    disabled_at=row.disabled_at)
-
-
 def _notify(ctx: RequestContext, action: str, kind: ResourceKind, resource_id: str, **summary) -> None:
     ctx.hooks.after_change(Change(action=action, resource_type=kind.name, resource_id=resource_id,
                                   summary=summary, actor=ctx.actor))
@@ -206,7 +201,7 @@ def _write_user(ctx: RequestContext, repository: UserRepository, row, doc: dict)
     columns = USERS.to_columns(doc)
     action = "replace"
     if columns["active"] is False and row.active is not False:
-        action = ctx.hooks.deprovision(DeprovisionEvent(USER_DEACTIVATED, user=_user_info(row)))
+        action = ctx.hooks.deprovision(DeprovisionEvent(USER_DEACTIVATED, user=user_info(row)))
         columns["disabled_at"] = utcnow()
     elif columns["active"] is not False:
         columns["disabled_at"] = None
@@ -295,7 +290,7 @@ def _members_removed(ctx: RequestContext, repository: GroupRepository, row, remo
     event = DeprovisionEvent(
         MEMBERS_REMOVED,
         group=GroupInfo(id=row.id, display_name=row.display_name),
-        users=tuple(_user_info(user) for user in users.by_ids(removed)),
+        users=tuple(user_info(user) for user in users.by_ids(removed)),
     )
     if ctx.hooks.deprovision(event) == "disable":
         users.disable(removed)
@@ -366,7 +361,7 @@ def delete_resource(ctx: RequestContext, kind: ResourceKind, resource_id: str) -
     with write_transaction():
         row = _load(kind, repository, resource_id)
         if kind is USERS:
-            action = ctx.hooks.deprovision(DeprovisionEvent(USER_DELETED, user=_user_info(row)))
+            action = ctx.hooks.deprovision(DeprovisionEvent(USER_DELETED, user=user_info(row)))
             if action == "tombstone":
                 repository.tombstone(row)
             elif action == "disable":
