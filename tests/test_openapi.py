@@ -228,6 +228,15 @@ def test_docs_use_only_local_assets(client):
     assert "/openapi.json" in inline
 
 
+def test_docs_do_not_call_the_online_validator(client):
+    """Swagger UI defaults ``validatorUrl`` to https://validator.swagger.io: on any host other
+    than localhost the page would send the spec URL there. The gateway must switch it off."""
+    parser = _Assets()
+    parser.feed(client.get("/docs").get_data(as_text=True))
+    inline = "\n".join(parser.inline)
+    assert re.search(r"""["']?validatorUrl["']?\s*:\s*(null|["']none["'])""", inline), inline
+
+
 def test_docs_assets_are_served(client):
     parser = _Assets()
     parser.feed(client.get("/docs").get_data(as_text=True))

@@ -9,12 +9,11 @@ from __future__ import annotations
 
 from flask import current_app
 
+from ..auth import public_base
 from ..plugin_manager import TenantHooks
 from .resources import KINDS, ResourceKind
 from .schema import RESOURCE_TYPE_SCHEMA, SERVICE_PROVIDER_CONFIG_SCHEMA, Schema
 from .tenant_schema import schemas_for
-
-DOCUMENTATION_URI = "https://github.com/scim-gateway/scim-gateway#readme"
 
 
 def service_provider_config(base_url: str) -> dict:
@@ -22,7 +21,7 @@ def service_provider_config(base_url: str) -> dict:
     config = current_app.config
     return {
         "schemas": [SERVICE_PROVIDER_CONFIG_SCHEMA],
-        "documentationUri": DOCUMENTATION_URI,
+        "documentationUri": f"{public_base()}/docs",
         "patch": {"supported": True},
         "bulk": {"supported": False, "maxOperations": 0, "maxPayloadSize": 0},
         "filter": {"supported": True, "maxResults": config["MAX_PAGE_SIZE"]},
