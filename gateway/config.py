@@ -29,6 +29,8 @@ DEFAULTS = {
     "OPENAPI_JSON_PATH": "openapi.json",
     "OPENAPI_SWAGGER_UI_PATH": "docs",
     "OPENAPI_SWAGGER_UI_URL": "/docs-assets/",
+    # No online validator: /docs must not send the spec's URL to a third-party site.
+    "OPENAPI_SWAGGER_UI_CONFIG": {"validatorUrl": None},
     "JSON_SORT_KEYS": False,
 }
 

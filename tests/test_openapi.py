@@ -166,7 +166,7 @@ def test_every_ref_resolves(spec):
 
 
 def test_spec_validates_against_the_openapi_schema(spec):
-    validator = pytest.importorskip("openapi_spec_validator")
+    import openapi_spec_validator as validator
     validator.validate(spec)
 
 

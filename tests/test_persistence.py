@@ -11,7 +11,7 @@ from tenants import services
 from tenants.db import database
 from tenants.migrate import MIGRATIONS_DIR, migrate, pending
 
-from .conftest import PATCH_SCHEMA, Scim, TenantCredentials
+from .conftest import Scim, TenantCredentials
 
 SHARED_BASE = "/scim/v2"
 

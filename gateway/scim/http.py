@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from flask import Response, request
+from flask import Response, current_app, request
 
-from ..errors import InvalidSyntaxError, InvalidValueError, UnsupportedMediaTypeError
+from ..errors import InvalidSyntaxError, InvalidValueError, PayloadTooLargeError, UnsupportedMediaTypeError
 
 SCIM_MEDIA_TYPE = "application/scim+json"
 ACCEPTED_MEDIA_TYPES = frozenset({SCIM_MEDIA_TYPE, "application/json"})
@@ -46,6 +46,10 @@ def json_body() -> Any:
             "send application/scim+json or application/json."
         )
     raw = request.get_data(cache=True)
+    limit = current_app.config.get("MAX_CONTENT_LENGTH")
+    if request.content_length is None and limit is not None and len(raw) >= limit:
+        # A chunked body is cut at the limit by werkzeug; reaching it means it was larger.
+        raise PayloadTooLargeError(f"The request body is larger than {limit} bytes.")
     try:
         body = json.loads(raw.decode(request.mimetype_params.get("charset", "utf-8")))
     except (UnicodeDecodeError, LookupError):
