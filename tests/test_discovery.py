@@ -47,9 +47,8 @@ def test_service_provider_config(any_scim):
     config = _get(any_scim, "/ServiceProviderConfig")
     assert config["schemas"] == ["urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig"]
     assert config["patch"]["supported"] is True
-    assert config["bulk"]["supported"] is False
-    assert config["sort"]["supported"] is False
-    assert config["etag"]["supported"] is False
+    assert config["sort"]["supported"] is True
+    assert config["etag"]["supported"] is True
     assert config["changePassword"]["supported"] is False
     assert config["filter"]["supported"] is True
     assert isinstance(config["filter"]["maxResults"], int) and config["filter"]["maxResults"] > 0

@@ -15,13 +15,14 @@ from dataclasses import dataclass
 
 from flask import current_app
 from peewee import fn
+from werkzeug.datastructures import ETags
 
 from tenants.clock import utcnow
 from tenants.db import write_transaction
 from tenants.models import Tenant, User
 from tenants.repositories import Duplicate, GroupRepository, UnknownMembers, UserRepository
 
-from ..errors import InvalidValueError, NotFoundError, UniquenessError
+from ..errors import InvalidPathError, InvalidValueError, NotFoundError, PreconditionFailedError, UniquenessError
 from ..plugin_manager import TenantHooks
 from ..policy import (
     GROUP_DELETED,
@@ -52,6 +53,7 @@ class RequestContext:
     hooks: TenantHooks
     base_url: str
     actor: str = ""
+    if_match: ETags | None = None  # the request's If-Match, checked by writes (RFC 7644 §3.14)
 
 
 @dataclass(frozen=True)
@@ -63,6 +65,8 @@ class ListQuery:
     count: int
     attributes: str | None = None
     excluded_attributes: str | None = None
+    sort_by: str | None = None
+    descending: bool = False
 
 
 def projection_for(ctx: RequestContext, kind: ResourceKind, attributes: str | None,
@@ -86,10 +90,39 @@ def _page(ctx: RequestContext, kind: ResourceKind, query: ListQuery, offset: int
     """``(total matching, rendered page)``: a count, a page and at most one members query."""
     repository = kind.repository(ctx.tenant)
     where = compile_filter(query.filter, kind.filter_target) if query.filter is not None else None
-    total, rows = repository.page(where, offset, limit)
+    total, rows = repository.page(where, offset, limit, _order(kind, query))
     projection = projection_for(ctx, kind, query.attributes, query.excluded_attributes)
     members = _members_for(kind, repository, rows, projection)
     return total, [_render(kind, row, ctx.base_url, projection, members) for row in rows]
+
+
+def _order(kind: ResourceKind, query: ListQuery):
+    """ORDER BY for ``sortBy``/``sortOrder`` (RFC 7644 §3.4.2.3); ``None``: creation order.
+
+    Unassigned values sort last in either direction, on both databases; the id breaks
+    ties so pages never overlap. An attribute that cannot be sorted (unknown, or kept in
+    another table like members) leaves the default order.
+    """
+    if not query.sort_by:
+        return None
+    try:
+        path = filters.parse_patch_path(query.sort_by).path
+    except InvalidPathError:
+        raise InvalidValueError(f"sortBy {query.sort_by!r} is not an attribute path.") from None
+    column = kind.filter_target.column(path)
+    if column is None or column.related is not None:
+        return None
+    field = fn.LOWER(column.field) if column.kind == "text" else column.field
+    key = field.desc(nulls="LAST") if query.descending else field.asc(nulls="LAST")
+    return (key, kind.repository.model.id)
+
+
+def check_precondition(ctx: RequestContext, row) -> None:
+    """412 unless the request's If-Match names the row's current version (or ``*``)."""
+    if ctx.if_match and not ctx.if_match.star_tag and not ctx.if_match.contains_weak(str(row.version)):
+        raise PreconditionFailedError(
+            f"If-Match does not match the current version W/\"{row.version}\": re-read the resource and retry."
+        )
 
 
 def list_response(total: int, start_index: int, resources: list[dict]) -> dict:
@@ -253,6 +286,7 @@ def replace_resource(ctx: RequestContext, kind: ResourceKind, resource_id: str, 
     def write():
         with write_transaction():
             row = _load(kind, repository, resource_id)
+            check_precondition(ctx, row)
             current = kind.to_document(row)
             inbound_full = {**{k: current[k] for k in kind.kept_on_replace if k in current}, **inbound}
             doc = _stored(ctx, kind, inbound_full, {**current, "id": row.id})
@@ -331,6 +365,7 @@ def patch_resource(ctx: RequestContext, kind: ResourceKind, resource_id: str, bo
     def write():
         with write_transaction():
             row = _load(kind, repository, resource_id)
+            check_precondition(ctx, row)
             current = kind.to_document(row)
             change = plan(schemas.stored, current, operations)
             added, removed = 0, []
@@ -360,6 +395,7 @@ def delete_resource(ctx: RequestContext, kind: ResourceKind, resource_id: str) -
     repository = kind.repository(ctx.tenant)
     with write_transaction():
         row = _load(kind, repository, resource_id)
+        check_precondition(ctx, row)
         if kind is USERS:
             action = ctx.hooks.deprovision(DeprovisionEvent(USER_DELETED, user=user_info(row)))
             if action == "tombstone":

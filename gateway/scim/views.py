@@ -7,7 +7,7 @@ never see the slug and never run for an unauthenticated caller.
 
 from __future__ import annotations
 
-from flask import current_app, g
+from flask import current_app, g, request
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
@@ -43,7 +43,8 @@ def _authenticate():
     g.hooks = current_app.extensions["scim_gateway"].for_tenant(
         tenant.slug, tenant.name, tenant.settings, tenant.updated, operations.lookup_for(tenant)
     )
-    g.scim = operations.RequestContext(tenant=tenant, hooks=g.hooks, base_url=g.scim_base, actor=g.token_prefix)
+    g.scim = operations.RequestContext(tenant=tenant, hooks=g.hooks, base_url=g.scim_base,
+                                       actor=g.token_prefix, if_match=request.if_match or None)
 
 
 def _document_errors(*codes: int):
@@ -77,21 +78,35 @@ def _ok(resource: dict):
     return scim_response(resource, 200, {"ETag": version} if version else None)
 
 
+def _not_modified(row) -> bool:
+    """True when the request's If-None-Match names the row's current version (RFC 7232)."""
+    return bool(request.if_none_match) and request.if_none_match.contains_weak(str(row.version))
+
+
 def _list_query() -> operations.ListQuery:
     """The ListQuery of a GET on a resource collection (query parameters)."""
     return _make_query(
         query_arg("filter"), int_arg("startIndex"), int_arg("count"),
         query_arg("attributes"), query_arg("excludedAttributes"),
+        query_arg("sortBy"), query_arg("sortOrder"),
     )
 
 
-def _make_query(filter_text, start_index, count, attributes, excluded) -> operations.ListQuery:
+def _make_query(filter_text, start_index, count, attributes, excluded, sort_by=None,
+                sort_order=None) -> operations.ListQuery:
+    if sort_order is not None and (not isinstance(sort_order, str)
+                                   or sort_order.lower() not in ("ascending", "descending")):
+        raise InvalidValueError(f"sortOrder must be 'ascending' or 'descending', got {sort_order!r}.")
+    if sort_by is not None and not isinstance(sort_by, str):
+        raise InvalidValueError("sortBy must be an attribute path.")
     return operations.ListQuery(
         filter=filters.parse_filter(filter_text) if filter_text else None,
         start_index=max(1, start_index or 1),
         count=operations.page_size(count),
         attributes=attributes,
         excluded_attributes=excluded,
+        sort_by=sort_by or None,
+        descending=bool(sort_order) and sort_order.lower() == "descending",
     )
 
 
@@ -117,7 +132,8 @@ def _search_query() -> operations.ListQuery:
     if filter_text is not None and not isinstance(filter_text, str):
         raise InvalidFilterError("'filter' must be a string.")
     return _make_query(filter_text, integer("startIndex"), integer("count"),
-                       names("attributes"), names("excludedAttributes"))
+                       names("attributes"), names("excludedAttributes"),
+                       body.get("sortby"), body.get("sortorder"))
 
 
 def _register(kind: ResourceKind, resource_schema, list_schema) -> None:
@@ -148,7 +164,9 @@ def _register(kind: ResourceKind, resource_schema, list_schema) -> None:
                           description=f"The {kind.name}.")
         @_document_errors(401, 403, 404)
         def get(self, resource_id):
-            _, resource = operations.get_resource(g.scim, kind, resource_id, _projection(kind))
+            row, resource = operations.get_resource(g.scim, kind, resource_id, _projection(kind))
+            if _not_modified(row):
+                return scim_response(None, 304, {"ETag": resource["meta"]["version"]})
             return _ok(resource)
 
         @blp.doc(summary=f"Replace a {kind.name}",
