@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import Callable, Mapping
+from typing import TYPE_CHECKING, Callable, Mapping
 
 from peewee import SQL, Expression, Field, NodeList, Value, fn
 
@@ -26,6 +26,9 @@ from tenants.keys import fold
 
 from ..errors import InvalidFilterError
 from . import filters as ast
+
+if TYPE_CHECKING:
+    from .filter_json import ExtraAttributes
 
 FALSE = SQL("(1 = 0)")
 TRUE = SQL("(1 = 1)")
@@ -60,15 +63,20 @@ class FilterTarget:
 
     schemas: frozenset[str]
     columns: ColumnMap
+    extra: "ExtraAttributes | None" = None  # a tenant's attributes kept in JSON (filter_json)
 
-    def column(self, path: ast.AttrPath, prefix: str | None = None) -> Column | None:
-        """The column ``path`` names (inside value path ``prefix`` if given), or ``None``."""
+    def column(self, path: ast.AttrPath, prefix: tuple[str | None, str] | None = None) -> Column | None:
+        """The column ``path`` names (inside the value path ``prefix`` if given), or ``None``."""
         uri, attr, sub = path.key
-        if uri is not None and uri not in self.schemas:
-            return None
         if prefix is not None:
-            attr, sub = prefix, attr
-        return self.columns.get((attr, sub))
+            (uri, attr), sub = prefix, attr
+        core = uri is None or uri in self.schemas
+        column = self.columns.get((attr, sub)) if core else None
+        if column is None and self.extra is not None:
+            if prefix is not None and self.extra.is_multi_valued(uri, attr):
+                return self.extra.element_column(uri, attr, sub)
+            column = self.extra.column(uri, attr, sub)
+        return column
 
 
 def _like(field, op: str, value: str) -> Expression:
@@ -147,15 +155,21 @@ def compile_filter(node: ast.Filter, target: FilterTarget, *, prefix: str | None
     if isinstance(node, ast.Or):
         return compile_filter(node.left, target, prefix=prefix) | compile_filter(node.right, target, prefix=prefix)
     if isinstance(node, ast.Not):
-        return ~compile_filter(node.expr, target, prefix=prefix)
+        # SQL's NULL would make "not" drop rows lacking the attribute; RFC 7644 keeps them.
+        return ~fn.COALESCE(compile_filter(node.expr, target, prefix=prefix), False)
     if isinstance(node, ast.ValuePath):
         if prefix is not None:
             raise InvalidFilterError("Value filters cannot be nested.")
-        return compile_filter(node.filter, target, prefix=node.path.key[1])
+        uri, attr, _ = node.path.key
+        inner = compile_filter(node.filter, target, prefix=(uri, attr))
+        if (target.extra is not None and (attr, "value") not in target.columns
+                and target.extra.is_multi_valued(uri, attr)):
+            return target.extra.exists(target.extra.keys(uri, attr), inner)
+        return inner
     column = target.column(node.path, prefix)
     if column is None:
         return FALSE
-    label = node.path.attr if prefix is None else f"{prefix}.{node.path.attr}"
+    label = node.path.attr if prefix is None else f"{prefix[1]}.{node.path.attr}"
     if isinstance(node, ast.Present):
         condition = present(column)
     else:

@@ -89,14 +89,15 @@ def _render(kind: ResourceKind, row, base_url: str, projection: Projection, memb
 def _page(ctx: RequestContext, kind: ResourceKind, query: ListQuery, offset: int, limit: int):
     """``(total matching, rendered page)``: a count, a page and at most one members query."""
     repository = kind.repository(ctx.tenant)
-    where = compile_filter(query.filter, kind.filter_target) if query.filter is not None else None
-    total, rows = repository.page(where, offset, limit, _order(kind, query))
+    target = schemas_for(ctx.hooks, kind).filter_target
+    where = compile_filter(query.filter, target) if query.filter is not None else None
+    total, rows = repository.page(where, offset, limit, _order(target, kind, query))
     projection = projection_for(ctx, kind, query.attributes, query.excluded_attributes)
     members = _members_for(kind, repository, rows, projection)
     return total, [_render(kind, row, ctx.base_url, projection, members) for row in rows]
 
 
-def _order(kind: ResourceKind, query: ListQuery):
+def _order(target: FilterTarget, kind: ResourceKind, query: ListQuery):
     """ORDER BY for ``sortBy``/``sortOrder`` (RFC 7644 §3.4.2.3); ``None``: creation order.
 
     Unassigned values sort last in either direction, on both databases; the id breaks
@@ -109,7 +110,7 @@ def _order(kind: ResourceKind, query: ListQuery):
         path = filters.parse_patch_path(query.sort_by).path
     except InvalidPathError:
         raise InvalidValueError(f"sortBy {query.sort_by!r} is not an attribute path.") from None
-    column = kind.filter_target.column(path)
+    column = target.column(path)
     if column is None or column.related is not None:
         return None
     field = fn.LOWER(column.field) if column.kind == "text" else column.field
@@ -156,7 +157,11 @@ def search_all(ctx: RequestContext, kinds: list[ResourceKind], query: ListQuery)
 
 
 def lookup_ids(tenant: Tenant, resource_type: str, scim_filter: str) -> list[str]:
-    """Ids of ``tenant``'s resources matching ``scim_filter`` (at most a few): for plugins."""
+    """Ids of ``tenant``'s resources matching ``scim_filter`` (at most a few): for plugins.
+
+    It filters on the attributes with dedicated columns (userName, externalId, names,
+    active, displayName, members, meta dates), which is what uniqueness checks need.
+    """
     kind = next(kind for kind in KINDS.values() if kind.name == resource_type)
     where = compile_filter(filters.parse_filter(scim_filter), kind.filter_target)
     _, rows = kind.repository(tenant).page(where, 0, LOOKUP_LIMIT)

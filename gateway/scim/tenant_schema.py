@@ -9,10 +9,12 @@ displayName) are always kept. Computed once per tenant settings version.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from ..plugin_manager import TenantHooks
 from .catalog import restrict
+from .filter_json import ExtraAttributes
+from .filter_sql import FilterTarget
 from .resources import ResourceKind
 from .schema import ResourceSchema
 
@@ -26,6 +28,7 @@ class TenantSchemas:
     inbound: ResourceSchema
     stored: ResourceSchema
     stored_paths: tuple[str, ...]
+    filter_target: FilterTarget
 
 
 def _compute(hooks: TenantHooks, kind: ResourceKind) -> TenantSchemas:
@@ -44,7 +47,8 @@ def _compute(hooks: TenantHooks, kind: ResourceKind) -> TenantSchemas:
                     f"{kind.catalog.core.description}: the attributes this tenant stores; others are disregarded.")
     extensions = [restrict(schema, kept[schema.id]) for schema in kind.catalog.extensions]
     stored = ResourceSchema(core, tuple(e for e in (*extensions, *contributed) if e is not None))
-    return TenantSchemas(inbound=inbound, stored=stored, stored_paths=tuple(paths))
+    target = replace(kind.filter_target, extra=ExtraAttributes(kind.repository.model.extra, stored))
+    return TenantSchemas(inbound=inbound, stored=stored, stored_paths=tuple(paths), filter_target=target)
 
 
 def schemas_for(hooks: TenantHooks, kind: ResourceKind) -> TenantSchemas:
