@@ -28,6 +28,12 @@ ERRORS = {
     400: "Bad request: invalidFilter, invalidSyntax, invalidValue, invalidPath, noTarget or mutability.",
     401: "Missing or wrong bearer token.",
     403: "Provisioning is disabled for this tenant.",
+    404: "No such resource in this tenant.",
+    409: "uniqueness: the name is already in use in this tenant.",
+    412: "If-Match does not match the resource's current version.",
+    413: "The body is larger than the server accepts.",
+    415: "The body is not application/scim+json or application/json.",
+    501: "Not implemented.",
 }
 
 
@@ -48,16 +54,12 @@ def _authenticate():
 
 
 def _document_errors(*codes: int):
+    """Document the SCIM error responses ``codes`` of a view in OpenAPI."""
+
     def decorate(function):
         for code in codes:
-            function = blp.alt_response(
-                code, schema=api_schemas.ScimErrorBody, content_type="application/scim+json",
-                description=ERRORS.get(code, {404: "No such resource in this tenant.",
-                                              409: "uniqueness: the name is already in use in this tenant.",
-                                              413: "The body is larger than the server accepts.",
-                                              415: "The body is not application/scim+json or application/json.",
-                                              501: "Not implemented."}.get(code, "")),
-            )(function)
+            function = blp.alt_response(code, schema=api_schemas.ScimErrorBody,
+                                        content_type="application/scim+json", description=ERRORS[code])(function)
         return function
 
     return decorate
@@ -174,7 +176,7 @@ def _register(kind: ResourceKind, resource_schema, list_schema) -> None:
                               "content": {"application/scim+json": {"schema": resource_schema}}})
         @blp.alt_response(200, schema=resource_schema, content_type="application/scim+json", success=True,
                           description=f"The replaced {kind.name}.")
-        @_document_errors(400, 401, 403, 404, 409, 413, 415)
+        @_document_errors(400, 401, 403, 404, 409, 412, 413, 415)
         def put(self, resource_id):
             body = json_object_body()
             _, resource = operations.replace_resource(g.scim, kind, resource_id, body, _projection(kind))
@@ -185,7 +187,7 @@ def _register(kind: ResourceKind, resource_schema, list_schema) -> None:
                               "content": {"application/scim+json": {"schema": api_schemas.PatchRequest}}})
         @blp.alt_response(200, schema=resource_schema, content_type="application/scim+json", success=True,
                           description=f"The modified {kind.name}.")
-        @_document_errors(400, 401, 403, 404, 409, 413, 415)
+        @_document_errors(400, 401, 403, 404, 409, 412, 413, 415)
         def patch(self, resource_id):
             body = json_body()
             _, resource = operations.patch_resource(g.scim, kind, resource_id, body, _projection(kind))
@@ -193,7 +195,7 @@ def _register(kind: ResourceKind, resource_schema, list_schema) -> None:
 
         @blp.doc(summary=f"Delete a {kind.name}")
         @blp.alt_response(204, description="Deleted.", success=True)
-        @_document_errors(401, 403, 404)
+        @_document_errors(401, 403, 404, 412)
         def delete(self, resource_id):
             operations.delete_resource(g.scim, kind, resource_id)
             return scim_response(None, 204)
@@ -312,3 +314,5 @@ class Me(MethodView):
     @_document_errors(401, 403, 501)
     def get(self):
         raise NotImplementedScimError("/Me is not supported: this gateway's clients are identity providers.")
+
+
