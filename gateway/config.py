@@ -19,6 +19,13 @@ DEFAULTS = {
     # Page size used when a list request has no ``count``, and the largest allowed.
     "DEFAULT_PAGE_SIZE": 100,
     "MAX_PAGE_SIZE": 1000,
+    # POST /Bulk (RFC 7644 §3.7): most operations per request (0 turns Bulk off) and the
+    # largest BulkRequest body in bytes; both advertised in ServiceProviderConfig, 413 above.
+    "BULK_MAX_OPERATIONS": 1000,
+    "BULK_MAX_PAYLOAD_SIZE": 1024 * 1024,
+    # A PATCH of a group with more members than this answers 204 instead of listing them
+    # all (RFC 7644 §3.5.2 allows either), unless the request names attributes to return.
+    "PATCH_RESPONSE_MAX_MEMBERS": 1000,
     # Run pending schema migrations when the app starts.
     "AUTO_MIGRATE": True,
     # OpenAPI / docs (flask-smorest)

@@ -265,6 +265,11 @@ class GroupRepository(_Repository):
             query = query.where(Membership.user.in_(among))
         return {row.user_id for row in query}
 
+    def has_more_members_than(self, group: Group, limit: int) -> bool:
+        """True if ``group`` has more than ``limit`` members (reads at most ``limit + 1`` index entries)."""
+        return (Membership.select(Membership.user).where(Membership.group == group.id)
+                .offset(limit).limit(1).exists())
+
     def count_members(self, group: Group) -> int:
         """How many members ``group`` has."""
         return Membership.select(fn.COUNT(Membership.user)).where(Membership.group == group.id).scalar()

@@ -541,3 +541,4 @@ def test_deleted_display_name_can_be_used_again(scim):
     group = scim.create_group("Recycled")
     body_of(scim.delete(f"/Groups/{group['id']}"), 204)
     assert scim.create_group("recycled")["id"] != group["id"]
+

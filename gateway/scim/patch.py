@@ -120,12 +120,19 @@ def _names_whole_schema(path: ast.PatchPath) -> bool:
     )
 
 
-def plan(schemas: ResourceSchema, document: dict, operations: list[Operation]) -> PatchPlan:
-    """Apply ``operations`` to a copy of ``document``; collect member operations."""
+def plan(schemas: ResourceSchema, document: dict, operations: list[Operation],
+         resource_id: str | None = None) -> PatchPlan:
+    """Apply ``operations`` to a copy of ``document``; collect member operations.
+
+    A path-less value may repeat the resource's own ``id`` (Okta sends it when renaming a
+    pushed group); that is accepted and ignored, any other ``id`` is a mutability error.
+    """
     result = PatchPlan(document=copy.deepcopy(document))
     for operation in operations:
         if operation.path is None:
             for key, value in operation.value.items():
+                if isinstance(key, str) and key.lower() == "id" and value == resource_id:
+                    continue
                 extension = schemas.extension(key) if isinstance(key, str) else None
                 if extension is not None and isinstance(value, dict):
                     for name, item in value.items():

@@ -51,6 +51,11 @@ class Projection:
         """Parse the comma-separated query parameters against a resource's schemas."""
         return cls(_paths(attributes, schemas), _paths(excluded, schemas))
 
+    @property
+    def is_default(self) -> bool:
+        """True when the request chose no attributes (every default attribute is returned)."""
+        return not self.attributes and not self.excluded
+
     def wants(self, attribute: str) -> bool:
         """Whether ``attribute`` (top level) will be returned at all: decides what to read."""
         key = attribute.lower()

@@ -187,10 +187,14 @@ def _register(kind: ResourceKind, resource_schema, list_schema) -> None:
                               "content": {"application/scim+json": {"schema": api_schemas.PatchRequest}}})
         @blp.alt_response(200, schema=resource_schema, content_type="application/scim+json", success=True,
                           description=f"The modified {kind.name}.")
+        @blp.alt_response(204, description="Modified; a group with more members than the server lists "
+                                           "in PATCH answers (ask for attributes to get a body).")
         @_document_errors(400, 401, 403, 404, 409, 412, 413, 415)
         def patch(self, resource_id):
             body = json_body()
-            _, resource = operations.patch_resource(g.scim, kind, resource_id, body, _projection(kind))
+            row, resource = operations.patch_resource(g.scim, kind, resource_id, body, _projection(kind))
+            if resource is None:
+                return scim_response(None, 204, {"ETag": f'W/"{row.version}"'})
             return _ok(resource)
 
         @blp.doc(summary=f"Delete a {kind.name}")
