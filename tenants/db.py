@@ -44,8 +44,16 @@ def open_database(url: str) -> Database:
                 "empty database. Use a file, e.g. sqlite:////var/lib/scim-gateway/gw.db."
             )
         os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-        return SqliteDatabase(path, pragmas=SQLITE_PRAGMAS, autoconnect=False)
+        db = SqliteDatabase(path, pragmas=SQLITE_PRAGMAS, autoconnect=False)
+        # SQLite's built-in lower() folds ASCII only; PostgreSQL's folds all of Unicode.
+        db.register_function(unicode_lower, "lower", 1, deterministic=True)
+        return db
     return connect_url(url, autoconnect=False)
+
+
+def unicode_lower(text):
+    """``LOWER()`` for SQLite connections: Python's Unicode lower-casing, like PostgreSQL's."""
+    return text.lower() if isinstance(text, str) else text
 
 
 def bind(url: str) -> Database:

@@ -84,7 +84,7 @@ class ExtraAttributes:
                 return None
             keys, attribute = [*keys, child.name], child
         elif attribute.is_complex:
-            return None
+            return Column(_scalar(self.extra, keys, attribute), "complex")
         return Column(_scalar(self.extra, keys, attribute), _kind(attribute))
 
     def element_column(self, uri: str | None, attr: str, sub: str, exists: bool = False) -> Column | None:

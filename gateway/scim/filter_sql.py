@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Callable, Mapping
 
 from peewee import SQL, Expression, Field, NodeList, Value, fn
 
+from tenants.db import is_sqlite
 from tenants.keys import fold
 
 from ..errors import InvalidFilterError
@@ -72,7 +73,8 @@ class FilterTarget:
             (uri, attr), sub = prefix, attr
         core = uri is None or uri in self.schemas
         column = self.columns.get((attr, sub)) if core else None
-        if column is None and self.extra is not None:
+        has_columns = core and any(name == attr for name, _ in self.columns)
+        if column is None and self.extra is not None and not has_columns:
             if prefix is not None and self.extra.is_multi_valued(uri, attr):
                 return self.extra.element_column(uri, attr, sub)
             column = self.extra.column(uri, attr, sub)
@@ -97,9 +99,20 @@ def _datetime(value, label: str) -> dt.datetime:
     return parsed
 
 
+def bytewise(field):
+    """``field`` compared and sorted by code point on both engines.
+
+    SQLite compares text with BINARY; PostgreSQL would use the database's linguistic
+    collation, so gt/lt and sortBy would answer differently: ``COLLATE "C"`` aligns them.
+    """
+    return field if is_sqlite() else NodeList((field, SQL('COLLATE "C"')))
+
+
 def _ordered(field, op: str, value) -> Expression:
-    return {"eq": field == value, "gt": field > value, "ge": field >= value,
-            "lt": field < value, "le": field <= value}[op]
+    if op == "eq":
+        return field == value
+    field = bytewise(field) if isinstance(value, str) else field
+    return {"gt": field > value, "ge": field >= value, "lt": field < value, "le": field <= value}[op]
 
 
 def compare(column: Column, op: str, value, label: str) -> Expression:
@@ -111,11 +124,13 @@ def compare(column: Column, op: str, value, label: str) -> Expression:
         if op == "ne":
             return field.is_null(False)
         raise InvalidFilterError(f"Operator '{op}' cannot compare '{label}' with null.")
+    if column.kind == "complex":
+        raise InvalidFilterError(f"'{label}' is a complex attribute: compare one of its sub-attributes.")
     if column.kind == "boolean":
         if not isinstance(value, bool):
             raise InvalidFilterError(f"'{label}' is a boolean: compare it with true or false.")
         if op in ("eq", "ne"):
-            return (field == value) if op == "eq" else (field != value)
+            return (field == value) if op == "eq" else ((field != value) | field.is_null())
         raise InvalidFilterError(f"Operator '{op}' is not defined for the boolean '{label}'.")
     if column.kind == "datetime":
         if op in ("co", "sw", "ew"):
@@ -139,39 +154,64 @@ def compare(column: Column, op: str, value, label: str) -> Expression:
 
 def present(column: Column) -> Expression:
     """The SQL condition for ``<attribute> pr``: has a non-empty value."""
-    if column.kind in ("boolean", "datetime"):
+    if column.kind in ("boolean", "datetime", "complex"):
         return column.field.is_null(False)
     return column.field.is_null(False) & (column.field != "")
 
 
-def compile_filter(node: ast.Filter, target: FilterTarget, *, prefix: str | None = None) -> Expression:
+def compile_filter(node: ast.Filter, target: FilterTarget, *, prefix: tuple[str | None, str] | None = None,
+                   wrap: bool = True) -> Expression:
     """The peewee condition equivalent to ``node`` over ``target``'s columns.
 
     ``prefix`` compiles the inside of a value path (``members[value eq "x"]`` is
-    ``members.value eq "x"``).
+    ``members.value eq "x"``); there, ``wrap`` is False and the whole inner condition is
+    put in one ``IN``/``EXISTS`` by the caller, so every term holds for the same value.
+
+    Multi-valued attributes match when one of their values does: an attribute with no
+    values matches no comparison, ``ne`` included. A single-valued attribute without a
+    value matches ``ne`` and ``not (...)`` (RFC 7643 §2.5: unassigned).
     """
+    def again(child):
+        return compile_filter(child, target, prefix=prefix, wrap=wrap)
+
     if isinstance(node, ast.And):
-        return compile_filter(node.left, target, prefix=prefix) & compile_filter(node.right, target, prefix=prefix)
+        return again(node.left) & again(node.right)
     if isinstance(node, ast.Or):
-        return compile_filter(node.left, target, prefix=prefix) | compile_filter(node.right, target, prefix=prefix)
+        return again(node.left) | again(node.right)
     if isinstance(node, ast.Not):
         # SQL's NULL would make "not" drop rows lacking the attribute; RFC 7644 keeps them.
-        return ~fn.COALESCE(compile_filter(node.expr, target, prefix=prefix), False)
+        return ~fn.COALESCE(again(node.expr), False)
     if isinstance(node, ast.ValuePath):
         if prefix is not None:
             raise InvalidFilterError("Value filters cannot be nested.")
         uri, attr, _ = node.path.key
-        inner = compile_filter(node.filter, target, prefix=(uri, attr))
-        if (target.extra is not None and (attr, "value") not in target.columns
-                and target.extra.is_multi_valued(uri, attr)):
+        inner = compile_filter(node.filter, target, prefix=(uri, attr), wrap=False)
+        holder = target.column(ast.AttrPath(uri=None, attr=attr, sub_attr="value")) \
+            if uri is None or uri in target.schemas else None
+        if holder is not None and holder.related is not None:
+            return holder.related(inner)
+        if target.extra is not None and target.extra.is_multi_valued(uri, attr):
             return target.extra.exists(target.extra.keys(uri, attr), inner)
         return inner
     column = target.column(node.path, prefix)
     if column is None:
-        return FALSE
+        return _complex_present(node, target) if isinstance(node, ast.Present) else FALSE
     label = node.path.attr if prefix is None else f"{prefix[1]}.{node.path.attr}"
     if isinstance(node, ast.Present):
         condition = present(column)
     else:
         condition = compare(column, node.op, node.value, label)
-    return column.related(condition) if column.related is not None else condition
+    return column.related(condition) if column.related is not None and wrap else condition
+
+
+def _complex_present(node: ast.Present, target: FilterTarget) -> Expression:
+    """``name pr``: a complex attribute is present when one of its sub-attributes is."""
+    uri, attr, sub = node.path.key
+    if sub is not None or (uri is not None and uri not in target.schemas):
+        return FALSE
+    parts = [present(column) for (name, part), column in target.columns.items()
+             if name == attr and part is not None and column.related is None]
+    condition = FALSE
+    for part in parts:
+        condition = condition | part
+    return condition

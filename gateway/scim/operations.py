@@ -36,7 +36,7 @@ from ..policy import (
 from ..roles import user_info
 from . import filters
 from .documents import document, project
-from .filter_sql import Column, FilterTarget, compile_filter
+from .filter_sql import Column, FilterTarget, bytewise, compile_filter
 from .patch import MemberOp, member_values, parse_request, plan
 from .projection import Projection
 from .resources import KINDS, USERS, ResourceKind
@@ -113,7 +113,7 @@ def _order(target: FilterTarget, kind: ResourceKind, query: ListQuery):
     column = target.column(path)
     if column is None or column.related is not None:
         return None
-    field = fn.LOWER(column.field) if column.kind == "text" else column.field
+    field = bytewise(fn.LOWER(column.field) if column.kind == "text" else column.field)
     key = field.desc(nulls="LAST") if query.descending else field.asc(nulls="LAST")
     return (key, kind.repository.model.id)
 
