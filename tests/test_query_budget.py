@@ -78,14 +78,14 @@ def test_adding_members_costs_the_same_queries_on_a_small_and_a_large_group(clie
 
     small, large = make_tenant("small"), make_tenant("large")
     small_ids, small_group = seed("small", 60, 10)
-    large_ids, large_group = seed("large", 3050, 3000)
+    large_ids, large_group = seed("large", 10050, 10000)
 
     def add_fifty(tenant, group, ids):
         operations = [{"op": "add", "path": "members", "value": [{"value": i} for i in ids]}]
         return Scim(client, tenant).patch(f"/Groups/{group}?excludedAttributes=members", operations)
 
     small_queries = queries(lambda: add_fifty(small, small_group, small_ids[10:60]))
-    large_queries = queries(lambda: add_fifty(large, large_group, large_ids[3000:3050]))
+    large_queries = queries(lambda: add_fifty(large, large_group, large_ids[10000:10050]))
     assert len(small_queries) == len(large_queries)
     with database.connection_context():
-        assert Membership.select().where(Membership.group == large_group).count() == 3050
+        assert Membership.select().where(Membership.group == large_group).count() == 10050
