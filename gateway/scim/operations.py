@@ -234,10 +234,16 @@ def _changed_keys(before: dict, after: dict) -> list[str]:
     return sorted(key for key in set(before) | set(after) if before.get(key) != after.get(key))
 
 
-def _write_user(ctx: RequestContext, repository: UserRepository, row, doc: dict) -> str:
-    """Store ``doc`` on user ``row``; a change of ``active`` to false is a deprovisioning."""
+def _store(ctx: RequestContext, kind: ResourceKind, repository, row, doc: dict, action: str) -> str:
+    """Write ``doc`` onto ``row``; returns the action taken (``action``, or the policy's).
+
+    For users, ``active`` turning false is a deprovisioning: the tenant's policy decides
+    whether the user is disabled, tombstoned or deleted.
+    """
+    if kind is not USERS:
+        repository.update(row, kind.to_columns(doc))
+        return action
     columns = USERS.to_columns(doc)
-    action = "replace"
     if columns["active"] is False and row.active is not False:
         action = ctx.hooks.deprovision(DeprovisionEvent(USER_DEACTIVATED, user=user_info(row)))
         columns["disabled_at"] = utcnow()
@@ -295,12 +301,9 @@ def replace_resource(ctx: RequestContext, kind: ResourceKind, resource_id: str, 
             current = kind.to_document(row)
             inbound_full = {**{k: current[k] for k in kind.kept_on_replace if k in current}, **inbound}
             doc = _stored(ctx, kind, inbound_full, {**current, "id": row.id})
-            action = "replace"
-            if kind is USERS:
-                action = _write_user(ctx, repository, row, doc)
-            else:
-                repository.update(row, kind.to_columns(doc))
-            removed = _replace_members(ctx, repository, row, members) if members is not None else []
+            action = _store(ctx, kind, repository, row, doc, "replace")
+            removed = repository.replace_members(row, members) if members is not None else []
+            _members_removed(ctx, row, removed)
             return row, current, doc, action, removed
 
     row, before, after, action, removed = _storage_errors(write)
@@ -315,13 +318,7 @@ def _after_write(ctx: RequestContext, kind: ResourceKind, row, projection: Proje
     return get_resource(ctx, kind, row.id, projection)
 
 
-def _replace_members(ctx: RequestContext, repository: GroupRepository, row, members: dict) -> list[str]:
-    removed = repository.replace_members(row, members)
-    _members_removed(ctx, repository, row, removed)
-    return removed
-
-
-def _members_removed(ctx: RequestContext, repository: GroupRepository, row, removed: list[str]) -> None:
+def _members_removed(ctx: RequestContext, row, removed: list[str]) -> None:
     """Ask the deprovisioning policy about users who left the group; disable them if it says so."""
     if not removed:
         return
@@ -383,14 +380,11 @@ def patch_resource(ctx: RequestContext, kind: ResourceKind, resource_id: str, bo
             action = "patch"
             if change.changed:
                 doc = _stored(ctx, kind, change.document, {**current, "id": row.id})
-                if kind is USERS:
-                    action = _write_user(ctx, repository, row, doc)
-                else:
-                    repository.update(row, kind.to_columns(doc))
+                action = _store(ctx, kind, repository, row, doc, action)
             elif added or removed:
                 repository.touch(row)
                 row.save()
-            _members_removed(ctx, repository, row, removed)
+            _members_removed(ctx, row, removed)
             return row, current, change.document, action, removed
 
     row, before, after, action, removed = _storage_errors(write)
