@@ -20,6 +20,14 @@ SCIM_OPERATIONS = {
     "/Schemas": {"get"},
     "/Schemas/{schema_id}": {"get"},
 }
+# Endpoints whose bodies are messages, not resources (SearchRequest, BulkRequest) or errors.
+MESSAGE_OPERATIONS = {
+    "/Users/.search": {"post"},
+    "/Groups/.search": {"post"},
+    "/.search": {"post"},
+    "/Bulk": {"post"},
+    "/Me": {"get"},
+}
 HTTP_METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}
 
 
@@ -72,6 +80,20 @@ def test_every_scim_path_and_method_under_both_bases(spec, base):
         assert path in spec["paths"], f"{path} missing; have {sorted(spec['paths'])}"
         documented = set(spec["paths"][path]) & HTTP_METHODS
         assert documented == methods, (path, documented)
+
+
+@pytest.mark.parametrize("base", BASES)
+def test_search_bulk_and_me_are_documented(spec, base):
+    for suffix, methods in MESSAGE_OPERATIONS.items():
+        path = base + suffix
+        assert path in spec["paths"], f"{path} missing"
+        assert set(spec["paths"][path]) & HTTP_METHODS == methods, path
+        for method in methods:
+            responses = spec["paths"][path][method]["responses"]
+            assert {"401", "403"} <= set(responses), (path, list(responses))
+            if method == "post":
+                assert spec["paths"][path][method].get("requestBody"), path
+                assert {"200", "400"} <= set(responses), (path, list(responses))
 
 
 @pytest.mark.parametrize("base", BASES)

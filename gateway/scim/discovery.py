@@ -23,7 +23,11 @@ def service_provider_config(base_url: str) -> dict:
         "schemas": [SERVICE_PROVIDER_CONFIG_SCHEMA],
         "documentationUri": f"{public_base()}/docs",
         "patch": {"supported": True},
-        "bulk": {"supported": False, "maxOperations": 0, "maxPayloadSize": 0},
+        "bulk": {
+            "supported": config["BULK_MAX_OPERATIONS"] > 0,
+            "maxOperations": config["BULK_MAX_OPERATIONS"],
+            "maxPayloadSize": config["BULK_MAX_PAYLOAD_SIZE"],
+        },
         "filter": {"supported": True, "maxResults": config["MAX_PAGE_SIZE"]},
         "changePassword": {"supported": False},
         "sort": {"supported": True},

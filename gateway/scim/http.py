@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from flask import Response, current_app, request
+from flask import Response, request
 
 from ..errors import InvalidSyntaxError, InvalidValueError, PayloadTooLargeError, UnsupportedMediaTypeError
 
@@ -46,7 +46,7 @@ def json_body() -> Any:
             "send application/scim+json or application/json."
         )
     raw = request.get_data(cache=True)
-    limit = current_app.config.get("MAX_CONTENT_LENGTH")
+    limit = request.max_content_length
     if request.content_length is None and limit is not None and len(raw) >= limit:
         # A chunked body is cut at the limit by werkzeug; reaching it means it was larger.
         raise PayloadTooLargeError(f"The request body is larger than {limit} bytes.")

@@ -320,3 +320,4 @@ class Me(MethodView):
         raise NotImplementedScimError("/Me is not supported: this gateway's clients are identity providers.")
 
 
+from . import bulk  # noqa: E402,F401  (registers /Bulk on blp)
