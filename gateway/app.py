@@ -57,6 +57,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.extensions["scim_gateway"] = plugin_manager.from_environment()
     api = init_api(app)
 
+    from .admin import init_app as init_admin
     from .ops import blp as ops_blp
     from .scim.views import blp as scim_blp
 
@@ -69,5 +70,6 @@ def create_app(test_config: dict | None = None) -> Flask:
                      "description": "The tenant's slug, as in its Tenant URL."}],
     )
     api.register_blueprint(scim_blp, url_prefix="/scim/v2", name="scim-shared")
+    init_admin(api)
     _init_errors(app)
     return app

@@ -1,4 +1,5 @@
-"""The ``scim-gateway`` command: serve, migrate, and administer tenants.
+"""The ``scim-gateway`` command: serve, migrate, administer tenants, admin keys, role
+catalogs and group mappings.
 
 Built on Flask's :class:`~flask.cli.FlaskGroup`, so every command runs with the configured
 application (``DATABASE_URL``, ``SCIM_GATEWAY_*``) and the usual ``routes``/``shell``
@@ -15,7 +16,8 @@ import click
 from flask import current_app
 from flask.cli import FlaskGroup
 
-from tenants import services
+from tenants import admin_keys, services
+from tenants import roles as role_catalog
 from tenants.db import database
 from tenants.migrate import migrate as run_migrations
 
@@ -250,6 +252,180 @@ def serve(bind, workers, threads, demo):
     if demo:
         _demo_credentials(_public_base(bind))
     run(bind=bind, workers=workers, threads=threads)
+
+
+# -- admin keys ------------------------------------------------------------------------------
+
+
+@main.group("admin-keys")
+def admin_keys_group():
+    """Create, list and revoke admin API keys (for /admin/v1)."""
+
+
+def _admin_key_json(row) -> dict:
+    return {
+        "name": row.name,
+        "prefix": row.prefix,
+        "tenants": admin_keys.scope_of(row),
+        "created": row.created.isoformat(),
+        "revoked": row.revoked.isoformat() if row.revoked else None,
+    }
+
+
+@admin_keys_group.command("create")
+@click.argument("name")
+@click.option("--tenant", "tenant_slugs", multiple=True, metavar="SLUG",
+              help="Limit the key to this tenant (repeat for several); default: every tenant.")
+@click.option("--json", "as_json", is_flag=True, help='Print {"name": ..., "key": ...} as JSON.')
+@with_database
+def admin_keys_create(name, tenant_slugs, as_json):
+    """Create an admin key NAME and print it (shown once; only its hash is stored)."""
+    try:
+        for slug in tenant_slugs:
+            services.validate_slug(slug)
+        row, secret = admin_keys.create(name, list(tenant_slugs) if tenant_slugs else None)
+    except (admin_keys.AdminKeyError, services.TenantError) as error:
+        _fail(error)
+    if as_json:
+        click.echo(json.dumps({"name": row.name, "key": secret}))
+        return
+    click.echo(f"Admin key:  {row.name}")
+    scope = admin_keys.scope_of(row)
+    click.echo(f"Scope:      {', '.join(scope) if scope is not None else 'every tenant'}")
+    click.echo(f"Secret:     {secret}")
+    click.echo("The secret is shown only now: send it as 'Authorization: Bearer <secret>' to /admin/v1.")
+
+
+@admin_keys_group.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON array.")
+@with_database
+def admin_keys_list(as_json):
+    """List admin keys: name, prefix, scope, created, revoked (never the secret)."""
+    rows = [_admin_key_json(row) for row in admin_keys.list_keys()]
+    if as_json:
+        click.echo(json.dumps(rows))
+        return
+    for row in rows:
+        scope = ",".join(row["tenants"]) if row["tenants"] is not None else "all tenants"
+        state = f"revoked {row['revoked']}" if row["revoked"] else "active"
+        click.echo(f"{row['name']:<24} {row['prefix']}...  {scope:<24} created {row['created']}  {state}")
+
+
+@admin_keys_group.command("revoke")
+@click.argument("name")
+@with_database
+def admin_keys_revoke(name):
+    """Revoke the admin key NAME: it stops working at once."""
+    try:
+        admin_keys.revoke(name)
+    except admin_keys.AdminKeyError as error:
+        _fail(error)
+    click.echo(f"Admin key {name} revoked.")
+
+
+# -- roles and group mappings ----------------------------------------------------------------
+
+
+def _tenant_or_fail(slug: str):
+    try:
+        return services.get_tenant(slug)
+    except services.TenantError as error:
+        _fail(error)
+
+
+def _role_json(role) -> dict:
+    return {"id": role.id, "name": role.name, "description": role.description or "",
+            "permissions": list(role.permissions or [])}
+
+
+@main.group()
+def roles():
+    """A tenant's role catalog."""
+
+
+@roles.command("list")
+@click.argument("slug")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON array.")
+@with_database
+def roles_list(slug, as_json):
+    """List the roles of tenant SLUG."""
+    rows = [_role_json(role) for role in role_catalog.list_roles(_tenant_or_fail(slug))]
+    if as_json:
+        click.echo(json.dumps(rows))
+        return
+    for row in rows:
+        click.echo(f"{row['id']}  {row['name']:<24} {' '.join(row['permissions'])}")
+
+
+@roles.command("create")
+@click.argument("slug")
+@click.argument("name")
+@click.option("--permission", "permissions", multiple=True, metavar="PERMISSION",
+              help="A permission the role confers (repeat for several).")
+@click.option("--description", default="", help="What the role is for.")
+@click.option("--json", "as_json", is_flag=True, help="Print the role as JSON.")
+@with_database
+def roles_create(slug, name, permissions, description, as_json):
+    """Add role NAME to the catalog of tenant SLUG and print its id."""
+    tenant = _tenant_or_fail(slug)
+    try:
+        role = role_catalog.create_role(tenant, name, permissions, description)
+    except role_catalog.RoleError as error:
+        _fail(error)
+    if as_json:
+        click.echo(json.dumps(_role_json(role)))
+        return
+    click.echo(f"Role {role.name} created: {role.id}")
+
+
+@main.group()
+def groups():
+    """A tenant's group-mapping list: which roles each provisioned group grants."""
+
+
+GROUP_PAGE = 500
+
+
+@groups.command("list")
+@click.argument("slug")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON array.")
+@with_database
+def groups_list(slug, as_json):
+    """List the provisioned groups of tenant SLUG with the roles mapped to each."""
+    tenant = _tenant_or_fail(slug)
+    rows, offset = [], 0
+    while True:
+        total, page, mapped = role_catalog.group_mapping_page(tenant, offset, GROUP_PAGE)
+        rows += [{"id": group.id, "displayName": group.display_name,
+                  "roles": [{"id": role.id, "name": role.name} for role in mapped.get(group.id, [])]}
+                 for group in page]
+        offset += GROUP_PAGE
+        if offset >= total:
+            break
+    if as_json:
+        click.echo(json.dumps(rows))
+        return
+    for row in rows:
+        names = ", ".join(role["name"] for role in row["roles"]) or "(no roles)"
+        click.echo(f"{row['id']}  {row['displayName']:<32} {names}")
+
+
+@groups.command("map")
+@click.argument("slug")
+@click.argument("group_id")
+@click.argument("role_ids", nargs=-1)
+@with_database
+def groups_map(slug, group_id, role_ids):
+    """Map group GROUP_ID of tenant SLUG to exactly ROLE_IDS (none: unmap every role)."""
+    tenant = _tenant_or_fail(slug)
+    group = role_catalog.get_group(tenant, group_id)
+    if group is None:
+        _fail(f"No group {group_id!r} in tenant {slug!r}.")
+    try:
+        role_catalog.set_group_roles(tenant, group, role_ids)
+    except role_catalog.RoleError as error:
+        _fail(error)
+    click.echo(f"Group {group.display_name} grants {len(set(role_ids))} role(s).")
 
 
 if __name__ == "__main__":

@@ -70,3 +70,18 @@ def authenticate(secret: str) -> AdminKey | None:
 def allows(key: AdminKey, slug: str) -> bool:
     """True if ``key`` may administer tenant ``slug``."""
     return key.tenants is None or slug in key.tenants
+
+
+def scope_of(key: AdminKey) -> list[str] | None:
+    """The slugs ``key`` is limited to, or ``None`` for every tenant.
+
+    ``JSONField`` writes ``None`` as ``{}``, so an unscoped key reads back with
+    ``tenants == {}``; only a list is a scope.
+    """
+    return list(key.tenants) if isinstance(key.tenants, list) else None
+
+
+def may_administer(key: AdminKey, slug: str) -> bool:
+    """True if ``key`` may administer tenant ``slug`` (robust to how "no scope" is stored)."""
+    scope = scope_of(key)
+    return scope is None or slug in scope

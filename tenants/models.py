@@ -33,10 +33,14 @@ class JSONField(TextField):
     """A JSON document stored as text (portable across SQLite and PostgreSQL)."""
 
     def db_value(self, value):
-        return json.dumps(value if value is not None else {}, sort_keys=True, separators=(",", ":"))
+        if value is None:
+            return None if self.null else "{}"
+        return json.dumps(value, sort_keys=True, separators=(",", ":"))
 
     def python_value(self, value):
-        return json.loads(value) if value else {}
+        if value is None:
+            return None if self.null else {}
+        return json.loads(value)
 
 
 class BaseModel(Model):

@@ -171,3 +171,37 @@ def role_inputs(users: list[User]) -> tuple[dict[str, RoleInputs], dict[str, lis
         inputs[row.user_id].permissions.append(row.permission)
     group_ids = {group.id for entry in inputs.values() for group in entry.groups}
     return inputs, roles_of_groups(group_ids)
+
+
+def roles_by_ids(tenant: Tenant, role_ids: Iterable[str]) -> list[Role]:
+    """The roles of the tenant's catalog with these ids, by name: one query.
+
+    :class:`UnknownRoles` names every id that is not in the catalog.
+    """
+    wanted = sorted(set(role_ids))
+    if not wanted:
+        return []
+    rows = list(Role.select().where((Role.tenant == tenant.id) & Role.id.in_(wanted)).order_by(Role.name_key))
+    missing = sorted(set(wanted) - {row.id for row in rows})
+    if missing:
+        raise UnknownRoles("No such roles in this tenant: " + ", ".join(missing))
+    return rows
+
+
+def group_mapping_page(tenant: Tenant, offset: int, limit: int) -> tuple[int, list[Group], dict[str, list[Role]]]:
+    """The group-mapping list: ``(total, groups of one page by displayName, their roles)``.
+
+    Three queries whatever the tenant's size: the count, the page, and the roles mapped
+    to the page's groups (:func:`roles_of_groups`).
+    """
+    scope = Group.tenant == tenant.id
+    total = Group.select().where(scope).count()
+    if limit <= 0 or offset >= total:
+        return total, [], {}
+    groups = list(Group.select().where(scope).order_by(Group.display_name_key, Group.id).offset(offset).limit(limit))
+    return total, groups, roles_of_groups(group.id for group in groups)
+
+
+def get_group(tenant: Tenant, group_id: str) -> Group | None:
+    """One provisioned group of the tenant, or ``None``."""
+    return Group.get_or_none((Group.tenant == tenant.id) & (Group.id == group_id))

@@ -178,3 +178,50 @@ def authenticate(secret: str) -> TenantToken | None:
     if row is None or not hmac.compare_digest(row.digest, wanted) or not token_is_current(row):
         return None
     return row
+
+
+def page_tenants(offset: int, limit: int, slugs: list[str] | None = None) -> tuple[int, list[Tenant]]:
+    """``(total, tenants of one page)`` ordered by slug: two queries.
+
+    ``slugs`` limits the list to those tenants (an admin key scoped to some customers);
+    ``None`` means every tenant.
+    """
+    query = Tenant.select()
+    if slugs is not None:
+        if not slugs:
+            return 0, []
+        query = query.where(Tenant.slug.in_(list(slugs)))
+    total = query.count()
+    if limit <= 0 or offset >= total:
+        return total, []
+    return total, list(query.order_by(Tenant.slug).offset(offset).limit(limit))
+
+
+def _contains(field, value: str):
+    """``field LIKE '%value%'`` with the value's wildcards escaped (LIKE is case-sensitive here)."""
+    from peewee import SQL, NodeList, Value
+
+    escaped = value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return NodeList((field, SQL("LIKE"), Value(f"%{escaped}%"), SQL("ESCAPE '\\'")))
+
+
+def search_users(tenant: Tenant, q: str | None, offset: int, limit: int) -> tuple[int, list]:
+    """``(total, users of one page)`` of a tenant, ordered by userName: two queries.
+
+    ``q`` matches a part of userName (through its case-folded key), givenName or
+    familyName, case-insensitively. Tombstoned users are never listed (the tenant-scoped
+    :class:`~tenants.repositories.UserRepository` hides them).
+    """
+    from peewee import fn
+
+    from .keys import fold
+    from .models import User
+    from .repositories import UserRepository
+
+    where = None
+    if q:
+        lowered = q.strip().lower()
+        where = (_contains(User.user_name_key, fold(q))
+                 | _contains(fn.LOWER(User.given_name), lowered)
+                 | _contains(fn.LOWER(User.family_name), lowered))
+    return UserRepository(tenant).page(where, offset, limit, order=(User.user_name_key, User.id))
