@@ -4,8 +4,8 @@ Build the application with :func:`gateway.app.create_app`; ``wsgi.py`` does that
 servers.
 
 Plugin authors import only what this module re-exports: the ``hookimpl`` marker, the
-plain data types hooks receive (:mod:`gateway.policy`), and the SCIM errors they may
-raise (:mod:`gateway.errors`).
+plain data types hooks receive (:mod:`gateway.policy`), the SCIM errors they may raise
+(:mod:`gateway.errors`), and ``Schema``/``Attribute`` for ``scim_schema_extensions``.
 """
 
 from .errors import (
@@ -16,6 +16,7 @@ from .errors import (
     UniquenessError,
 )
 from .hookspecs import hookimpl
+from .scim.schema import Attribute, Schema
 from .policy import (
     Change,
     DeprovisionEvent,
@@ -28,6 +29,7 @@ from .policy import (
 )
 
 __all__ = [
+    "Attribute",
     "Change",
     "ConflictError",
     "DeprovisionEvent",
@@ -38,6 +40,7 @@ __all__ = [
     "RoleGrant",
     "RoleInfo",
     "ScimError",
+    "Schema",
     "TenantContext",
     "UniquenessError",
     "UserInfo",

@@ -68,8 +68,8 @@ def scim_plugin_options() -> "type[Schema] | Schema | None":
 def scim_stored_attributes(tenant: "TenantContext", resource_type: str) -> "list[str] | None":
     """Say which attributes of ``resource_type`` this tenant stores and returns.
 
-    Runs once per request that reads or writes resources, and for ``/Schemas``, which
-    shows exactly this list. Paths are ``userName``, ``name.givenName``, ``emails``,
+    Asked once per tenant and settings version (the answer is cached, so it must depend
+    only on the tenant and its options); ``/Schemas`` shows exactly this list. Paths are ``userName``, ``name.givenName``, ``emails``,
     ``urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department``;
     ``id``, ``externalId``, ``meta`` are always kept, ``members`` always for Groups.
 

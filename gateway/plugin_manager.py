@@ -18,6 +18,7 @@ disabled plugins, cached per (tenant, settings version).
 
 from __future__ import annotations
 
+import importlib.metadata
 import logging
 import os
 import threading
@@ -66,6 +67,15 @@ class PluginInfo:
     version: str | None
 
 
+def _essential_entry_points() -> set[str]:
+    """Names of installed plugins that declare ``ESSENTIAL = True`` (read before blocking)."""
+    return {
+        entry_point.name
+        for entry_point in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP)
+        if getattr(entry_point.load(), "ESSENTIAL", False)
+    }
+
+
 def _options_schema(value) -> Schema | None:
     if value is None:
         return None
@@ -78,13 +88,13 @@ class PluginManager:
     def __init__(self, blocked: tuple[str, ...] = (), trace: bool = False):
         self.pm = pluggy.PluginManager(hookspecs.PROJECT_NAME)
         self.pm.add_hookspecs(hookspecs)
+        essential = _essential_entry_points()
         for name in blocked:
+            if name in essential:
+                raise RuntimeError(f"Plugin {name!r} is essential and cannot be blocked.")
             self.pm.set_blocked(name)
         self.pm.load_setuptools_entrypoints(ENTRY_POINT_GROUP)
         self.pm.check_pending()
-        for name in blocked:
-            if name in self._essential_names():
-                raise RuntimeError(f"Plugin {name!r} is essential and cannot be blocked.")
         if trace:
             self.pm.add_hookcall_monitoring(self._trace_before, self._trace_after)
         self._cache: dict[tuple, TenantHooks] = {}
@@ -93,18 +103,24 @@ class PluginManager:
     # -- registry ----------------------------------------------------------------------
 
     def register(self, plugin, name: str) -> None:
-        """Register ``plugin`` under ``name`` (tests, embedding); clears cached hook sets."""
-        self.pm.register(plugin, name=name)
-        self.pm.check_pending()
-        self._cache.clear()
+        """Register ``plugin`` under ``name`` (tests, embedding); clears cached hook sets.
+
+        A plugin that pluggy refuses (unknown hook, unknown argument) is not left behind.
+        """
+        try:
+            self.pm.register(plugin, name=name)
+            self.pm.check_pending()
+        except Exception:
+            if self.pm.get_plugin(name) is not None:
+                self.pm.unregister(name=name)
+            raise
+        finally:
+            self._cache.clear()
 
     def unregister(self, name: str) -> None:
         """Remove the plugin registered as ``name``; clears cached hook sets."""
         self.pm.unregister(name=name)
         self._cache.clear()
-
-    def _essential_names(self) -> set[str]:
-        return {name for name, plugin in self.pm.list_name_plugin() if getattr(plugin, "ESSENTIAL", False)}
 
     def plugins(self) -> list[PluginInfo]:
         """Every registered plugin with its flags, hooks and distribution version."""
@@ -235,11 +251,16 @@ class TenantHooks:
         enabled = manager.enabled_names(settings)
         chosen = settings.get("plugins", {})
         schemas = manager.option_schemas()
-        options = {
-            plugin: dict(schemas[plugin].load(chosen.get(plugin, {}).get("options", {})))
-            for plugin in enabled
-            if plugin in schemas
-        }
+        options = {}
+        for plugin in sorted(enabled & set(schemas)):
+            try:
+                options[plugin] = dict(schemas[plugin].load(chosen.get(plugin, {}).get("options", {})))
+            except ValidationError as error:
+                log.error("Tenant %r has invalid options for plugin %r: %s", slug, plugin, error.messages)
+                raise InternalError(
+                    f"This tenant's options for the plugin {plugin!r} are invalid ({error.messages}); "
+                    "an administrator must fix the tenant's settings."
+                ) from None
         self.context = TenantContext(slug=slug, name=name, options=options, lookup=lookup)
         disabled = [plugin for n, plugin in manager.pm.list_name_plugin() if n not in enabled and plugin]
         self._callers = {
@@ -299,7 +320,9 @@ class TenantHooks:
         if action is None:
             return default
         if action not in allowed:
-            log.error("scim_deprovision answered %r for %s; allowed: %s", action, event.kind, allowed)
+            plugins = [impl.plugin_name for impl in self._callers["scim_deprovision"].get_hookimpls()]
+            log.error("scim_deprovision (plugins %s) answered %r for %s; allowed: %s",
+                      plugins, action, event.kind, allowed)
             raise InternalError(f"A deprovisioning policy answered an unknown action for {event.kind}; "
                                 "nothing was changed.")
         return action
