@@ -23,6 +23,7 @@ from tenants.migrate import migrate as run_migrations
 
 from .app import create_app
 from .auth import tenant_scim_url
+from .sweep import sweep_all
 from .plugin_manager import SettingsError
 
 DEFAULT_BIND = "127.0.0.1:8000"
@@ -233,6 +234,7 @@ def _demo_credentials(base: str) -> None:
     click.echo(f"Tenant URL:   {tenant_scim_url(tenant.slug, base)}")
     click.echo(f"Secret token: {token.secret}")
     click.echo(f"API docs:     {base}/docs")
+    click.echo(f"Database:     {current_app.config['DATABASE_URL']}")
     sys.stdout.flush()
 
 
@@ -426,6 +428,40 @@ def groups_map(slug, group_id, role_ids):
     except role_catalog.RoleError as error:
         _fail(error)
     click.echo(f"Group {group.display_name} grants {len(set(role_ids))} role(s).")
+
+
+# -- operations ------------------------------------------------------------------------------
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON array.")
+@with_database
+def sweep(as_json):
+    """Remove tombstoned and long-disabled users whose retention period is over.
+
+    Each tenant's deprovisioning policy says how long they are kept (options
+    tombstone_days and remove_disabled_after_days). Run it periodically, e.g. hourly.
+    """
+    results = sweep_all()
+    if as_json:
+        click.echo(json.dumps([result.__dict__ for result in results]))
+        return
+    for result in results:
+        click.echo(f"{result.slug:<24} tombstones removed: {result.tombstones:>6}   "
+                   f"disabled users removed: {result.disabled:>6}")
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON array.")
+def plugins(as_json):
+    """List installed plugins: name, version, default state and the hooks they implement."""
+    infos = current_app.extensions["scim_gateway"].plugins()
+    if as_json:
+        click.echo(json.dumps([{**info.__dict__, "hooks": list(info.hooks)} for info in infos]))
+        return
+    for info in infos:
+        state = "essential" if info.essential else ("on by default" if info.enabled_by_default else "opt-in")
+        click.echo(f"{info.name:<24} {info.version or '-':<10} {state:<14} {', '.join(info.hooks)}")
 
 
 if __name__ == "__main__":
