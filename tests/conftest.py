@@ -27,7 +27,6 @@ SAMPLES = Path(__file__).parent / "samples"
 PATCH_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 # Microsoft's samples and scim2-tester use userNames that are not email addresses.
 ANY_USERNAME = {"plugins": {"uniqueness": {"options": {"require_email": False}}}}
-POSTGRES_ADMIN_URL = os.environ.get("SCIM_GATEWAY_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
 
 
 @pytest.fixture

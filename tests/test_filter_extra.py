@@ -10,10 +10,21 @@ from __future__ import annotations
 import pytest
 
 from tests.conftest import Scim
+from tests.postgres import fresh_postgres_url
 
 ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
 WIDE = {"plugins": {"attribute-mapping": {"options": {"user_attributes": [
     "displayName", "title", "emails", f"{ENTERPRISE}:department"]}}}}
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request, tmp_path):
+    """Every test here runs on SQLite and on PostgreSQL (JSON functions differ)."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path}/gateway.db"
+    else:
+        with fresh_postgres_url() as url:
+            yield url
 
 
 @pytest.fixture
