@@ -9,7 +9,7 @@ from flask import Flask, request
 from tenants import db as tenant_db
 from tenants.migrate import migrate
 
-from . import config, errors, plugin_manager
+from . import config, errors, plugin_manager, ratelimit
 from .openapi import init_app as init_api
 from .openapi import is_scim_path, scim_error_response
 
@@ -55,6 +55,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     config.load(app, test_config)
     _init_database(app)
     app.extensions["scim_gateway"] = plugin_manager.from_environment()
+    ratelimit.init_app(app)
     api = init_api(app)
 
     from .admin import init_app as init_admin

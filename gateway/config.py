@@ -53,6 +53,8 @@ def load(app: Flask, overrides: dict | None) -> None:
     app.config.from_prefixed_env("SCIM_GATEWAY")
     if os.environ.get("DATABASE_URL"):
         app.config["DATABASE_URL"] = os.environ["DATABASE_URL"]
+    if os.environ.get("REDIS_URL"):
+        app.config["REDIS_URL"] = os.environ["REDIS_URL"]
     if overrides:
         app.config.update(overrides)
     app.config.setdefault("DATABASE_URL", default_database_url(app))

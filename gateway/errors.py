@@ -151,6 +151,16 @@ class UnsupportedMediaTypeError(ScimError):
     default_detail = "Send the body as application/scim+json or application/json."
 
 
+class TooManyRequestsError(ScimError):
+    """429: the tenant made more requests than its rate limit allows; retry later."""
+
+    status = 429
+    default_detail = "Too many requests for this tenant: retry after the time in Retry-After."
+
+    def __init__(self, detail: str | None = None, *, retry_after: int = 1):
+        super().__init__(detail, headers={"Retry-After": str(max(1, retry_after))})
+
+
 class NotImplementedScimError(ScimError):
     """501: the operation is not supported by this service provider (RFC 7644 §3.11, §3.2)."""
 

@@ -197,6 +197,24 @@ def scim_retention(tenant: "TenantContext") -> "Retention | None":
     """
 
 
+# --- fair sharing ---------------------------------------------------------------------
+
+
+@hookspec(firstresult=True)
+def scim_rate_limit(tenant: "TenantContext") -> "str | None":
+    """How many SCIM requests this tenant may make, so one tenant's sync cannot starve others.
+
+    Asked once per tenant and settings version. The answer is a rate in the ``limits``
+    notation, e.g. ``"6000/minute"`` or ``"100/second"``; requests over it get ``429`` with
+    ``Retry-After``. Counters live in process memory, or in Redis when ``REDIS_URL`` is
+    set, so the limit holds across workers and hosts.
+
+    :returns: the rate; ``None`` for no limit. The first non-None result wins.
+
+    .. versionadded:: 0.1
+    """
+
+
 # --- notification ---------------------------------------------------------------------
 
 

@@ -331,6 +331,12 @@ class TenantHooks:
         """How long tombstoned and disabled users are kept."""
         return self._call("scim_retention") or Retention()
 
+    def rate_limit(self) -> str | None:
+        """The tenant's request rate (``limits`` notation), or ``None`` for unlimited."""
+        if "rate_limit" not in self.memo:
+            self.memo["rate_limit"] = self._call("scim_rate_limit")
+        return self.memo["rate_limit"]
+
     def after_change(self, change: Change) -> None:
         """Notify plugins of a committed change; their failures are logged, never raised."""
         caller = self._callers["scim_after_change"]

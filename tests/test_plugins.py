@@ -717,6 +717,18 @@ def test_deprovision_answering_an_unknown_action_changes_nothing(two_tenants, ca
     assert off.delete(f"/Users/{user['id']}").status_code == 204
 
 
+class TinyRate:
+    @hookimpl
+    def scim_rate_limit(self):
+        return "2/minute"
+
+
+def test_hook_scim_rate_limit(two_tenants):
+    on, off = two_tenants(TinyRate(), "tiny-rate")
+    assert [on.get("/Users").status_code for _ in range(3)] == [200, 200, 429]
+    assert [off.get("/Users").status_code for _ in range(3)] == [200, 200, 200]
+
+
 class KeepTombstonesAWeek:
     @hookimpl
     def scim_retention(self):

@@ -11,6 +11,7 @@ from flask import current_app, g, request
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
+from .. import ratelimit
 from ..auth import authenticate_scim_request
 from ..errors import InvalidFilterError, InvalidValueError, NotFoundError, NotImplementedScimError
 from . import api_schemas, discovery, filters, operations
@@ -49,6 +50,7 @@ def _authenticate():
     g.hooks = current_app.extensions["scim_gateway"].for_tenant(
         tenant.slug, tenant.name, tenant.settings, tenant.updated, operations.lookup_for(tenant)
     )
+    ratelimit.check(g.hooks, tenant.slug)
     g.scim = operations.RequestContext(tenant=tenant, hooks=g.hooks, base_url=g.scim_base,
                                        actor=g.token_prefix, if_match=request.if_match or None)
 
