@@ -67,13 +67,18 @@ class PluginInfo:
     version: str | None
 
 
-def _essential_entry_points() -> set[str]:
-    """Names of installed plugins that declare ``ESSENTIAL = True`` (read before blocking)."""
-    return {
-        entry_point.name
-        for entry_point in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP)
-        if getattr(entry_point.load(), "ESSENTIAL", False)
-    }
+def _is_essential(name: str) -> bool:
+    """True if the installed plugin ``name`` declares ``ESSENTIAL = True``.
+
+    Asked only for plugins being blocked; one that cannot even be imported is not
+    essential (blocking it is how an operator keeps a broken plugin out).
+    """
+    for entry_point in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP, name=name):
+        try:
+            return bool(getattr(entry_point.load(), "ESSENTIAL", False))
+        except Exception:
+            log.exception("Blocked plugin %r cannot be imported", name)
+    return False
 
 
 def _options_schema(value) -> Schema | None:
@@ -88,9 +93,8 @@ class PluginManager:
     def __init__(self, blocked: tuple[str, ...] = (), trace: bool = False):
         self.pm = pluggy.PluginManager(hookspecs.PROJECT_NAME)
         self.pm.add_hookspecs(hookspecs)
-        essential = _essential_entry_points()
         for name in blocked:
-            if name in essential:
+            if _is_essential(name):
                 raise RuntimeError(f"Plugin {name!r} is essential and cannot be blocked.")
             self.pm.set_blocked(name)
         self.pm.load_setuptools_entrypoints(ENTRY_POINT_GROUP)

@@ -1,7 +1,9 @@
 """Per-tenant request rate limiting for the SCIM API (issue: fair sharing).
 
 The rate comes from the tenant's ``scim_rate_limit`` policy (the built-in ``rate-limit``
-plugin). Counters use a moving window from the ``limits`` library (the engine behind
+plugin). If the counter store fails (Redis down), requests are let through and the
+failure is logged: fail open, because refusing every tenant is worse than not limiting.
+Counters use a moving window from the ``limits`` library (the engine behind
 flask-limiter; used directly because the tenant is only known after authentication,
 which runs in the SCIM blueprint, after flask-limiter's app-level check). They live in
 process memory, or in Redis when ``REDIS_URL`` is set so that every worker and host
@@ -10,6 +12,7 @@ shares them.
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 
@@ -22,6 +25,7 @@ from .errors import TooManyRequestsError
 from .plugin_manager import TenantHooks
 
 EXTENSION = "scim_gateway.rate_limiter"
+log = logging.getLogger(__name__)
 
 
 def init_app(app: Flask) -> None:
@@ -40,7 +44,12 @@ def check(hooks: TenantHooks, slug: str) -> None:
         items = hooks.memo[("rate_items", rate)] = parse_many(rate)
     limiter: MovingWindowRateLimiter = current_app.extensions[EXTENSION]
     for item in items:
-        if not limiter.hit(item, "scim-tenant", slug):
+        try:
+            allowed = limiter.hit(item, "scim-tenant", slug)
+        except Exception:  # the counter store (Redis) is down: serve rather than refuse everyone
+            log.exception("Rate-limit storage failed; request of tenant %r allowed", slug)
+            return
+        if not allowed:
             reset = limiter.get_window_stats(item, "scim-tenant", slug).reset_time
             raise TooManyRequestsError(
                 f"Tenant {slug!r} exceeded its rate limit of {rate}; retry after the time in Retry-After.",

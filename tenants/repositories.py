@@ -14,7 +14,7 @@ from typing import Callable, Iterable, Mapping
 from peewee import JOIN, Expression, IntegrityError, fn
 
 from .clock import utcnow
-from .db import database
+from .db import database, is_sqlite
 from .keys import fold
 from .models import Group, Membership, Tenant, User, new_id
 
@@ -48,9 +48,17 @@ class _Repository:
         """The tenant condition every query of this repository carries."""
         return self.model.tenant == self.tenant.id
 
-    def get(self, resource_id: str):
-        """The resource with ``resource_id`` in this tenant, or ``None``."""
-        return self.model.get_or_none(self.scope() & (self.model.id == resource_id))
+    def get(self, resource_id: str, for_update: bool = False):
+        """The resource with ``resource_id`` in this tenant, or ``None``.
+
+        ``for_update`` locks the row until the transaction ends (PostgreSQL; SQLite's
+        IMMEDIATE transaction already holds the database's write lock), so concurrent
+        writes to one resource apply one after the other and none is lost.
+        """
+        query = self.model.select().where(self.scope() & (self.model.id == resource_id))
+        if for_update and not is_sqlite():
+            query = query.for_update()
+        return query.first()
 
     def page(self, where: Expression | None, offset: int, limit: int, order=None) -> tuple[int, list]:
         """``(total matching, rows of one page)``: two queries, whatever the tenant's size."""
@@ -128,14 +136,20 @@ class UserRepository(_Repository):
         """This tenant's users that are not tombstones."""
         return (User.tenant == self.tenant.id) & User.deleted_at.is_null()
 
+    def _leave_groups(self, row) -> None:
+        """Remove the user's memberships, bumping each group's version (its members changed)."""
+        groups = Membership.select(Membership.group).where(Membership.user == row.id)
+        Group.update(version=Group.version + 1, last_modified=utcnow()).where(Group.id.in_(groups)).execute()
+        Membership.delete().where(Membership.user == row.id).execute()
+
     def delete(self, row) -> None:
         """Delete a user with its memberships, roles and permissions (ON DELETE CASCADE)."""
-        Membership.delete().where(Membership.user == row.id).execute()
+        self._leave_groups(row)
         row.delete_instance()
 
     def tombstone(self, row) -> None:
         """Hide a user from SCIM and free its userName, keeping the row until the sweep."""
-        Membership.delete().where(Membership.user == row.id).execute()
+        self._leave_groups(row)
         now = utcnow()
         (User.update(deleted_at=now, active=False, disabled_at=fn.COALESCE(User.disabled_at, now),
                      user_name_key=self.TOMBSTONE_KEY_PREFIX + row.id, version=User.version + 1,
@@ -149,15 +163,17 @@ class UserRepository(_Repository):
 
     def disable(self, ids: Iterable[str]) -> int:
         """Set ``active`` false on these users (those not disabled yet); one UPDATE."""
-        ids = list(set(ids))
-        if not ids:
-            return 0
+        ids = sorted(set(ids))
         now = utcnow()
-        return (
-            User.update(active=False, disabled_at=now, version=User.version + 1, last_modified=now)
-            .where(self.scope() & User.id.in_(ids) & ((User.active.is_null()) | (User.active == True)))  # noqa: E712
-            .execute()
-        )
+        changed = 0
+        for start in range(0, len(ids), 500):
+            changed += (
+                User.update(active=False, disabled_at=now, version=User.version + 1, last_modified=now)
+                .where(self.scope() & User.id.in_(ids[start:start + 500])
+                       & ((User.active.is_null()) | (User.active == True)))  # noqa: E712
+                .execute()
+            )
+        return changed
 
     def existing_ids(self, ids: Iterable[str]) -> set[str]:
         """Which of ``ids`` are users of this tenant: one query."""

@@ -20,7 +20,8 @@ from ..errors import InvalidValueError
 from .schema import Attribute, ResourceSchema, Schema, find
 
 MAX_STRING_LENGTH = 255
-MAX_VALUES = 100
+MAX_VALUES = 100  # values of one multi-valued attribute (emails, phoneNumbers...)
+MAX_MEMBERS = 10_000  # members in one POST/PUT/PATCH value; larger groups grow by PATCH
 IGNORED_ON_WRITE = frozenset({"schemas", "id", "meta"})
 
 
@@ -35,8 +36,9 @@ def coerce(attribute: Attribute, value: Any, *, label: str | None = None) -> Any
         return None
     if attribute.multi_valued:
         items = value if isinstance(value, list) else [value]
-        if len(items) > MAX_VALUES:
-            raise InvalidValueError(f"Attribute '{label}' has {len(items)} values; the limit is {MAX_VALUES}.")
+        limit = MAX_MEMBERS if attribute.name == "members" else MAX_VALUES
+        if len(items) > limit:
+            raise InvalidValueError(f"Attribute '{label}' has {len(items)} values; the limit is {limit}.")
         single = Attribute(**{**attribute.__dict__, "multi_valued": False})
         return [coerce(single, item, label=label) for item in items if item is not None]
     if attribute.is_complex:

@@ -74,7 +74,7 @@ class FilterTarget:
         core = uri is None or uri in self.schemas
         column = self.columns.get((attr, sub)) if core else None
         has_columns = core and any(name == attr for name, _ in self.columns)
-        if column is None and self.extra is not None and not has_columns:
+        if column is None and self.extra is not None and not (has_columns and sub is None):
             if prefix is not None and self.extra.is_multi_valued(uri, attr):
                 return self.extra.element_column(uri, attr, sub)
             column = self.extra.column(uri, attr, sub)
@@ -92,10 +92,10 @@ def _datetime(value, label: str) -> dt.datetime:
         raise InvalidFilterError(f"'{label}' is a dateTime: compare it with a quoted RFC 3339 date.")
     try:
         parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
-    except ValueError:
+        if parsed.tzinfo is not None:
+            parsed = parsed.astimezone(dt.timezone.utc).replace(tzinfo=None)
+    except (ValueError, OverflowError):
         raise InvalidFilterError(f"{value!r} is not an RFC 3339 dateTime (comparing '{label}').") from None
-    if parsed.tzinfo is not None:
-        parsed = parsed.astimezone(dt.timezone.utc).replace(tzinfo=None)
     return parsed
 
 
@@ -211,6 +211,9 @@ def _complex_present(node: ast.Present, target: FilterTarget) -> Expression:
         return FALSE
     parts = [present(column) for (name, part), column in target.columns.items()
              if name == attr and part is not None and column.related is None]
+    in_json = target.extra.column(uri, attr, None) if target.extra is not None else None
+    if in_json is not None and in_json.kind == "complex":
+        parts.append(present(in_json))  # sub-attributes kept in JSON (name.formatted...)
     condition = FALSE
     for part in parts:
         condition = condition | part

@@ -20,9 +20,9 @@ from typing import Any
 
 from ..errors import InvalidPathError, InvalidSyntaxError, InvalidValueError, MutabilityError, NoTargetError
 from . import filters as ast
-from .documents import coerce, container, prune
+from .documents import MAX_MEMBERS, coerce, container, prune
 from .filter_eval import matches, template
-from .schema import PATCH_OP_SCHEMA, Attribute, ResourceSchema
+from .schema import GROUP_SCHEMA, PATCH_OP_SCHEMA, USER_SCHEMA, Attribute, ResourceSchema
 
 OPERATIONS = ("add", "replace", "remove")
 READ_ONLY = frozenset({"id", "meta", "schemas"})
@@ -113,11 +113,14 @@ def _parse_operation(index: int, item: Any) -> Operation:
     return Operation(op, parsed, value)
 
 
+CORE_SCHEMAS = frozenset({USER_SCHEMA.lower(), GROUP_SCHEMA.lower()})
+
+
 def _names_whole_schema(path: ast.PatchPath) -> bool:
+    """True for a path that is exactly a core schema URN (``urn:...:core:2.0:User``)."""
     uri, attr, sub = path.path.key
-    return uri is not None and sub is None and path.value_filter is None and f"{uri}:{attr}".startswith(
-        "urn:ietf:params:scim:schemas:core:2.0:"
-    )
+    return (uri is not None and sub is None and path.value_filter is None and path.sub_attr is None
+            and f"{uri}:{attr}" in CORE_SCHEMAS)
 
 
 def plan(schemas: ResourceSchema, document: dict, operations: list[Operation],
@@ -262,6 +265,8 @@ def _remove(document: dict, attribute: Attribute, sub: str | None) -> None:
 def member_values(value: Any) -> dict[str, str | None]:
     """``{user id: display}`` of a ``members`` value (one member object or a list of them)."""
     items = value if isinstance(value, list) else [value]
+    if len(items) > MAX_MEMBERS:
+        raise InvalidValueError(f"At most {MAX_MEMBERS} members per request; send larger changes in batches.")
     members: dict[str, str | None] = {}
     for item in items:
         member = item.get("value") if isinstance(item, dict) else None
@@ -272,9 +277,11 @@ def member_values(value: Any) -> dict[str, str | None]:
         member_type = _case_insensitive(item, "type")
         if isinstance(member_type, str) and member_type.lower() == "group":
             raise InvalidValueError("Nested groups are not supported: members must be users.")
-        if len(member) > 255:
-            raise InvalidValueError("A member value is longer than 255 characters.")
+        if len(member) > 255 or "\x00" in member:
+            raise InvalidValueError("A member value must be an id of at most 255 characters.")
         display = _case_insensitive(item, "display")
+        if isinstance(display, str) and (len(display) > 255 or "\x00" in display):
+            raise InvalidValueError("A member display must be text of at most 255 characters.")
         members[member] = display if isinstance(display, str) and display else None
     return members
 
@@ -303,8 +310,8 @@ def _member_values(result: PatchPlan, op: str, where: ast.Filter | None, value: 
 def _member_path(result: PatchPlan, operation: Operation) -> None:
     target = operation.path
     if target.path.sub_attr is not None or target.sub_attr is not None:
-        if operation.op != "remove":
-            raise MutabilityError("Member sub-attributes are immutable: add or remove whole members instead.")
+        # members.display or members[...].value: never a reason to drop whole members.
+        raise MutabilityError("Member sub-attributes are immutable: add or remove whole members instead.")
     _member_values(result, operation.op, target.value_filter, operation.value)
 
 
