@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, request
+from flask import Flask, g, request
 
 from tenants import db as tenant_db
 from tenants.migrate import migrate
@@ -12,14 +12,18 @@ from tenants.migrate import migrate
 from . import config, errors, plugin_manager, ratelimit
 from .openapi import init_app as init_api
 from .openapi import is_scim_path, scim_error_response
+from . import request_id
+from tenants import stats
 
 log = logging.getLogger(__name__)
 
 
 def _init_database(app: Flask) -> None:
-    database = tenant_db.bind(app.config["DATABASE_URL"])
+    database = tenant_db.bind(app.config["DATABASE_URL"], pool_size=app.config["DB_POOL_SIZE"])
     if app.config["AUTO_MIGRATE"]:
         migrate(database)
+        # Keep no connection from start-up: a server's master forks its workers next.
+        tenant_db.close_pool(database)
 
     @app.before_request
     def _connect():
@@ -30,6 +34,24 @@ def _init_database(app: Flask) -> None:
     def _close(_exc):
         if not tenant_db.database.is_closed():
             tenant_db.database.close()
+
+
+def _init_request_stats(app: Flask) -> None:
+    """Count every authenticated SCIM request per tenant and minute (:mod:`tenants.stats`).
+
+    A status >= 400 counts as an error; a request whose token did not authenticate has
+    no tenant and is not counted. The buffered counts are written, when due, once the
+    response has been sent (``call_on_close``), never while the client waits.
+    """
+    stats.reset()
+
+    @app.after_request
+    def _count_scim_request(response):
+        tenant = g.get("tenant")
+        if tenant is not None and is_scim_path(request.path):
+            stats.count(tenant.id, response.status_code >= 400, defer=True)
+            response.call_on_close(stats.flush_if_due)
+        return response
 
 
 def _init_errors(app: Flask) -> None:
@@ -53,6 +75,8 @@ def create_app(test_config: dict | None = None) -> Flask:
     """
     app = Flask(__name__, instance_relative_config=True)
     config.load(app, test_config)
+    request_id.init_app(app)  # first: every answer, even a failed start of a request, has one
+    _init_request_stats(app)
     _init_database(app)
     app.extensions["scim_gateway"] = plugin_manager.from_environment()
     ratelimit.init_app(app)
@@ -72,5 +96,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     )
     api.register_blueprint(scim_blp, url_prefix="/scim/v2", name="scim-shared")
     init_admin(api)
+    from .console import init_app as init_console  # the web console, /console
+    init_console(app)
     _init_errors(app)
     return app

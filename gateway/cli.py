@@ -8,6 +8,7 @@ commands are there too. Output meant for scripts is available as JSON (``--json`
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import json
 import sys
@@ -17,8 +18,12 @@ from flask import current_app
 from flask.cli import FlaskGroup
 
 from tenants import admin_keys, services
+from tenants import audit as audit_log
+from tenants import stats
 from tenants import roles as role_catalog
-from tenants.db import database
+from tenants.db import close_pool, database
+from tenants.clock import isoformat, utcnow
+from tenants.db import write_transaction
 from tenants.migrate import migrate as run_migrations
 
 from .app import create_app
@@ -63,6 +68,11 @@ def _fail(error: Exception):
     raise click.ClickException(str(error))
 
 
+def _audit(tenant, action: str, resource_type: str, resource_id: str, summary: dict | None = None) -> None:
+    """Audit a change made with the CLI (actor ``cli``); call it inside the change's transaction."""
+    audit_log.record(tenant, audit_log.CLI_ACTOR, action, resource_type, resource_id, summary)
+
+
 def _tenant_json(tenant, base: str) -> dict:
     return {
         "slug": tenant.slug,
@@ -102,7 +112,9 @@ def tenants():
 def tenants_create(slug, name, as_json):
     """Create a tenant and print its Tenant URL and Secret token (shown once)."""
     try:
-        tenant, token = services.create_tenant(slug, name)
+        with write_transaction():
+            tenant, token = services.create_tenant(slug, name)
+            _audit(tenant, "tenant_created", "Tenant", slug, {"name": tenant.name, "token_prefix": token.prefix})
     except services.TenantError as error:
         _fail(error)
     _print_credentials(tenant, token.secret, _public_base(), as_json)
@@ -146,7 +158,9 @@ def tenants_show(slug, as_json):
 
 def _set_enabled(slug: str, enabled: bool) -> None:
     try:
-        services.set_enabled(slug, enabled)
+        with write_transaction():
+            tenant = services.set_enabled(slug, enabled)
+            _audit(tenant, "tenant_updated", "Tenant", slug, {"fields": ["enabled"], "enabled": enabled})
     except services.TenantError as error:
         _fail(error)
     click.echo(f"Tenant {slug} {'enabled' if enabled else 'disabled'}.")
@@ -186,7 +200,9 @@ def tenants_configure(slug, settings):
     except SettingsError as error:
         raise click.ClickException("Invalid settings: " + json.dumps(error.messages)) from None
     try:
-        services.update_tenant(slug, settings=normalised)
+        with write_transaction():
+            tenant = services.update_tenant(slug, settings=normalised)
+            _audit(tenant, "tenant_updated", "Tenant", slug, {"fields": ["settings"]})
     except services.TenantError as error:
         _fail(error)
     click.echo(json.dumps(normalised))
@@ -202,7 +218,9 @@ def tenants_rotate_token(slug, grace_seconds, as_json):
     """Issue a new Secret token; older tokens expire after the grace period."""
     try:
         tenant = services.get_tenant(slug)
-        token = services.issue_token(slug, grace_seconds=grace_seconds)
+        with write_transaction():
+            token = services.issue_token(slug, grace_seconds=grace_seconds)
+            _audit(tenant, "token_issued", "Token", token.prefix, {"grace_seconds": grace_seconds})
     except services.TenantError as error:
         _fail(error)
     _print_credentials(tenant, token.secret, _public_base(), as_json)
@@ -217,7 +235,10 @@ def tenants_delete(slug, yes):
     if not yes:
         click.confirm(f"Delete tenant {slug} and all its data?", abort=True)
     try:
-        services.delete_tenant(slug)
+        with write_transaction():
+            tenant = services.get_tenant(slug)
+            _audit(tenant, "tenant_deleted", "Tenant", slug, {"name": tenant.name})
+            services.delete_tenant(slug)
     except services.TenantError as error:
         _fail(error)
     click.echo(f"Tenant {slug} deleted.")
@@ -253,6 +274,7 @@ def serve(bind, workers, threads, demo):
     run_migrations(database.obj)
     if demo:
         _demo_credentials(_public_base(bind))
+    close_pool()  # the workers open their own connections; none is inherited from here
     run(bind=bind, workers=workers, threads=threads)
 
 
@@ -371,7 +393,9 @@ def roles_create(slug, name, permissions, description, as_json):
     """Add role NAME to the catalog of tenant SLUG and print its id."""
     tenant = _tenant_or_fail(slug)
     try:
-        role = role_catalog.create_role(tenant, name, permissions, description)
+        with write_transaction():
+            role = role_catalog.create_role(tenant, name, permissions, description)
+            _audit(tenant, "role_created", "Role", role.id, {"name": role.name, "permissions": list(role.permissions)})
     except role_catalog.RoleError as error:
         _fail(error)
     if as_json:
@@ -424,7 +448,9 @@ def groups_map(slug, group_id, role_ids):
     if group is None:
         _fail(f"No group {group_id!r} in tenant {slug!r}.")
     try:
-        role_catalog.set_group_roles(tenant, group, role_ids)
+        with write_transaction():
+            role_catalog.set_group_roles(tenant, group, role_ids)
+            _audit(tenant, "role_mapped", "Group", group.id, {"roles": sorted(set(role_ids))})
     except role_catalog.RoleError as error:
         _fail(error)
     click.echo(f"Group {group.display_name} grants {len(set(role_ids))} role(s).")
@@ -462,6 +488,115 @@ def plugins(as_json):
     for info in infos:
         state = "essential" if info.essential else ("on by default" if info.enabled_by_default else "opt-in")
         click.echo(f"{info.name:<24} {info.version or '-':<10} {state:<14} {', '.join(info.hooks)}")
+
+
+# -- tokens, status and the audit log --------------------------------------------------------
+
+
+def _iso_time(ctx, param, value):
+    """A ``--since``/``--until`` value: ISO 8601 (``2026-11-29``, ``2026-11-29T08:00:00Z``)."""
+    if value is None:
+        return None
+    try:
+        return dt.datetime.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter("use ISO 8601, e.g. 2026-11-29 or 2026-11-29T08:00:00Z") from None
+
+
+@tenants.command("tokens")
+@click.argument("slug")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON array.")
+@with_database
+def tenants_tokens(slug, as_json):
+    """List the Secret tokens of tenant SLUG by prefix (never the secrets)."""
+    tenant = _tenant_or_fail(slug)
+    now = utcnow()
+    rows = [{"prefix": token.prefix, "created": isoformat(token.created),
+             "expires": isoformat(token.expires) if token.expires else None,
+             "state": services.token_state(token, now)}
+            for token in services.list_tokens(tenant)]
+    if as_json:
+        click.echo(json.dumps(rows))
+        return
+    for row in rows:
+        expires = f"expires {row['expires']}" if row["expires"] else ""
+        click.echo(f"{row['prefix']}...  {row['state']:<8} created {row['created']}  {expires}".rstrip())
+
+
+@tenants.command("revoke-token")
+@click.argument("slug")
+@click.argument("prefix")
+@with_database
+def tenants_revoke_token(slug, prefix):
+    """Revoke the token of tenant SLUG whose prefix is PREFIX: it stops working at once."""
+    try:
+        with write_transaction():
+            tenant = services.get_tenant(slug)
+            if services.revoke_token(slug, prefix):
+                _audit(tenant, "token_revoked", "Token", prefix)
+    except services.TenantError as error:
+        _fail(error)
+    click.echo(f"Token {prefix} of tenant {slug} revoked.")
+
+
+@tenants.command("status")
+@click.argument("slug")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@with_database
+def tenants_status(slug, as_json):
+    """Provisioning status of tenant SLUG: users, groups, last SCIM request, errors in 24 hours."""
+    row = stats.status(_tenant_or_fail(slug))
+    if as_json:
+        click.echo(json.dumps(row))
+        return
+    users = row["users"]
+    click.echo(f"Users:             {users['total']} ({users['active']} active, {users['disabled']} disabled)")
+    click.echo(f"Groups:            {row['groups']['total']}")
+    click.echo(f"Last SCIM request: {row['last_scim_request'] or 'never'}")
+    click.echo(f"Last 24 hours:     {row['requests_24h']} requests, {row['errors_24h']} errors")
+
+
+@main.group()
+def audit():
+    """A tenant's audit log: every change made through SCIM, the admin API or the CLI."""
+
+
+@audit.command("list")
+@click.argument("slug")
+@click.option("--since", callback=_iso_time, help="Events at or after this time (ISO 8601).")
+@click.option("--until", callback=_iso_time, help="Events before this time (ISO 8601).")
+@click.option("--actor", help="Only this actor: token:<prefix>, admin:<key name> or cli.")
+@click.option("--resource", help="Only this resource id or type (User, Group, Role, Tenant, Token).")
+@click.option("--page", type=click.IntRange(min=1), default=1, show_default=True)
+@click.option("--per-page", type=click.IntRange(min=1, max=500), default=50, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print {items, total, page, per_page} as JSON.")
+@with_database
+def audit_list(slug, since, until, actor, resource, page, per_page, as_json):
+    """List the audit events of tenant SLUG, newest first.
+
+    A deleted tenant's trail is listed too, by its slug.
+    """
+    total, items = audit_log.list_events(slug, since=since, until=until, actor=actor, resource=resource,
+                                         page=page, per_page=per_page)
+    if as_json:
+        click.echo(json.dumps({"items": items, "total": total, "page": page, "per_page": per_page}))
+        return
+    for item in items:
+        target = f"{item['resource_type']} {item['resource_id'] or ''}".rstrip()
+        click.echo(f"{item['time']}  {item['actor']:<24} {item['action']:<16} {target}  "
+                   f"{json.dumps(item['summary'], separators=(',', ':'))}  {item['request_id'] or '-'}")
+    click.echo(f"({len(items)} of {total} events, page {page})", err=True)
+
+
+@audit.command("export")
+@click.argument("slug")
+@click.option("--since", callback=_iso_time, help="Events at or after this time (ISO 8601).")
+@click.option("--until", callback=_iso_time, help="Events before this time (ISO 8601).")
+@with_database
+def audit_export(slug, since, until):
+    """Print the audit events of tenant SLUG as JSON lines, oldest first (> file.jsonl)."""
+    for line in audit_log.export_lines(slug, since, until):
+        click.echo(line, nl=False)
 
 
 if __name__ == "__main__":

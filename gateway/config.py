@@ -28,6 +28,8 @@ DEFAULTS = {
     "PATCH_RESPONSE_MAX_MEMBERS": 1000,
     # Run pending schema migrations when the app starts.
     "AUTO_MIGRATE": True,
+    # PostgreSQL: connections each process keeps in its pool (requests wait for a free one).
+    "DB_POOL_SIZE": 8,
     # OpenAPI / docs (flask-smorest)
     "API_TITLE": "SCIM gateway",
     "API_VERSION": "v1",

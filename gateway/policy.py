@@ -105,7 +105,7 @@ class DeprovisionEvent:
     kind: str
     user: UserInfo | None = None
     group: GroupInfo | None = None
-    users: tuple[UserInfo, ...] = ()
+    user_ids: tuple[str, ...] = ()  # members_removed: who left ``group`` (ids only, any number)
 
 
 @dataclass(frozen=True)

@@ -33,7 +33,8 @@ def create(name: str, tenants: list[str] | None = None) -> tuple[AdminKey, str]:
     try:
         with database.atomic():
             row = AdminKey.create(name=name, digest=secrets.digest(secret),
-                                  prefix=secret[:len(ADMIN_PREFIX) + 4],
+                                  # the column is VARCHAR(16), which PostgreSQL enforces
+                                  prefix=secret[:AdminKey.prefix.max_length],
                                   tenants=sorted(set(tenants)) if tenants is not None else None)
     except IntegrityError:
         raise AdminKeyError(f"An admin key named {name!r} already exists.") from None

@@ -105,6 +105,7 @@ class User(BaseModel):
         indexes = (
             (("tenant", "user_name_key"), True),
             (("tenant", "external_id"), False),
+            (("tenant", "created", "id"), False),
         )
 
 
@@ -126,6 +127,7 @@ class Group(BaseModel):
         indexes = (
             (("tenant", "display_name_key"), True),
             (("tenant", "external_id"), False),
+            (("tenant", "created", "id"), False),
         )
 
 
@@ -209,3 +211,57 @@ class AdminKey(BaseModel):
 
 
 MODELS = (Tenant, TenantToken, User, Group, Membership, Role, GroupRole, UserRole, UserPermission, AdminKey)
+
+
+class AuditEvent(BaseModel):
+    """One change made through SCIM, the admin API or the CLI, written in the change's transaction.
+
+    ``tenant`` becomes NULL when the tenant is deleted; ``tenant_slug`` keeps the trail
+    readable afterwards. ``actor``: ``token:<token prefix>``, ``admin:<key name>`` or
+    ``cli``. ``summary`` names what changed (attribute names, member ids), never values
+    or secrets. ``request_id`` is the request's ``X-Request-ID``.
+    """
+
+    tenant = ForeignKeyField(Tenant, null=True, on_delete="SET NULL", index=False)
+    tenant_slug = CharField(max_length=63)
+    time = DateTimeField(default=utcnow)
+    actor = CharField(max_length=120)
+    action = CharField(max_length=40)
+    resource_type = CharField(max_length=40)
+    resource_id = CharField(max_length=255, null=True)
+    summary = JSONField(default=dict)
+    request_id = CharField(max_length=64, null=True)
+
+    class Meta:
+        table_name = "audit_event"
+        indexes = (
+            (("tenant", "time"), False),
+            (("tenant_slug", "time"), False),
+        )
+
+
+class RequestStat(BaseModel):
+    """SCIM requests and errors of one tenant in one minute (UTC), for status and the chart."""
+
+    tenant = ForeignKeyField(Tenant, on_delete="CASCADE", index=False)
+    minute = DateTimeField()
+    requests = IntegerField(default=0)
+    errors = IntegerField(default=0)
+
+    class Meta:
+        table_name = "request_stat"
+        indexes = ((("tenant", "minute"), True),)
+
+
+class TenantActivity(BaseModel):
+    """When a tenant's last SCIM request was seen (kept apart from ``tenant`` so that saving
+    a tenant can never write back an older value)."""
+
+    tenant = ForeignKeyField(Tenant, primary_key=True, on_delete="CASCADE")
+    last_request = DateTimeField()
+
+    class Meta:
+        table_name = "tenant_activity"
+
+
+MODELS = MODELS + (AuditEvent, RequestStat, TenantActivity)

@@ -225,3 +225,38 @@ def search_users(tenant: Tenant, q: str | None, offset: int, limit: int) -> tupl
                  | _contains(fn.LOWER(User.given_name), lowered)
                  | _contains(fn.LOWER(User.family_name), lowered))
     return UserRepository(tenant).page(where, offset, limit, order=(User.user_name_key, User.id))
+
+
+class TokenNotFound(TenantError):
+    """No token of the tenant has that prefix."""
+
+
+def list_tokens(tenant: Tenant) -> list[TenantToken]:
+    """The tenant's tokens (revoked and expired ones too), oldest first; see :func:`token_state`."""
+    return list(TenantToken.select().where(TenantToken.tenant == tenant.id)
+                .order_by(TenantToken.created, TenantToken.id))
+
+
+def token_state(token: TenantToken, now: dt.datetime | None = None) -> str:
+    """``current``, ``revoked`` or ``expired``."""
+    if token_is_current(token, now):
+        return "current"
+    return "revoked" if token.revoked is not None else "expired"
+
+
+def revoke_token(slug: str, prefix: str) -> int:
+    """Revoke, at once, the tenant's tokens whose display prefix is ``prefix``.
+
+    Returns how many were revoked now (0 if all of them were already revoked);
+    :class:`TokenNotFound` if the tenant has no token with that prefix.
+    """
+    tenant = get_tenant(slug)
+    with database.atomic():
+        matching = TenantToken.select(TenantToken.id).where(
+            (TenantToken.tenant == tenant.id) & (TenantToken.prefix == prefix))
+        if not matching.exists():
+            raise TokenNotFound(f"Tenant {slug!r} has no token {prefix!r}.")
+        return (TenantToken.update(revoked=utcnow())
+                .where((TenantToken.tenant == tenant.id) & (TenantToken.prefix == prefix)
+                       & TenantToken.revoked.is_null())
+                .execute())

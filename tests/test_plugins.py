@@ -769,13 +769,19 @@ def test_built_in_retention_reads_the_deprovisioning_options(make_tenant, app):
 class Recorder:
     """Record each change with whether another connection already sees its row."""
 
-    def __init__(self, database_file: str):
-        self.database_file = database_file
+    def __init__(self, database_url: str):
+        self.database_url = database_url
         self.events = []
 
     def _committed(self, table: str, resource_id: str) -> bool:
-        with contextlib.closing(sqlite3.connect(self.database_file)) as other:
-            return other.execute(f"SELECT COUNT(*) FROM {table} WHERE id = ?", (resource_id,)).fetchone()[0] == 1
+        if self.database_url.startswith("sqlite:///"):
+            with contextlib.closing(sqlite3.connect(self.database_url.removeprefix("sqlite:///"))) as other:
+                return other.execute(f"SELECT COUNT(*) FROM {table} WHERE id = ?", (resource_id,)).fetchone()[0] == 1
+        import psycopg2
+
+        with contextlib.closing(psycopg2.connect(self.database_url)) as other, other.cursor() as cursor:
+            cursor.execute(f"SELECT COUNT(*) FROM {table} WHERE id = %s", (resource_id,))
+            return cursor.fetchone()[0] == 1
 
     @hookimpl
     def scim_after_change(self, tenant, change):
@@ -785,7 +791,7 @@ class Recorder:
 
 
 def test_hook_scim_after_change(two_tenants, database_url):
-    plugin = Recorder(database_url.removeprefix("sqlite:///"))
+    plugin = Recorder(database_url)
     on, off = two_tenants(plugin, "recorder")
 
     user = on.create_user("jane@example.com", name={"givenName": "Jane"})
@@ -814,7 +820,7 @@ def test_hook_scim_after_change(two_tenants, database_url):
 
 
 def test_after_change_tells_a_patch_from_a_replace(two_tenants, database_url):
-    plugin = Recorder(database_url.removeprefix("sqlite:///"))
+    plugin = Recorder(database_url)
     on, _ = two_tenants(plugin, "recorder")
     user = on.create_user("jane@example.com")
     group = on.create_group("Staff")

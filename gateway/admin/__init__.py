@@ -12,6 +12,7 @@ from __future__ import annotations
 from flask_smorest import Api
 
 from . import access, tenants  # noqa: F401  (register the views on the blueprint)
+from . import audit, status  # noqa: F401  (audit log and provisioning status views)
 from .blueprint import SECURITY_SCHEME, blp
 
 

@@ -12,10 +12,12 @@ from flask.views import MethodView
 
 from tenants import roles as catalog
 from tenants import services
+from tenants.db import write_transaction
 from tenants.repositories import UserRepository
 
 from ..roles import effective_roles, role_info, user_info
 from . import schemas
+from .audit import record
 from .blueprint import blp, errors, fail, hooks_for, invalid, offset_of, page_of
 
 
@@ -103,7 +105,10 @@ class Roles(MethodView):
         The name is unique in the tenant, case-insensitively (409 otherwise).
         """
         try:
-            role = catalog.create_role(g.tenant, body["name"], body["permissions"], body.get("description", ""))
+            with write_transaction():
+                role = catalog.create_role(g.tenant, body["name"], body["permissions"], body.get("description", ""))
+                record(g.tenant, "role_created", "Role", role.id,
+                       {"name": role.name, "permissions": list(role.permissions or [])})
         except catalog.RoleNameTaken as error:
             fail(409, str(error))
         except catalog.RoleError as error:
@@ -131,7 +136,11 @@ class RoleItem(MethodView):
         """
         role = _role_or_404(role_id)
         try:
-            role = catalog.update_role(role, **body)
+            with write_transaction():
+                role = catalog.update_role(role, **body)
+                record(g.tenant, "role_updated", "Role", role.id,
+                       {"fields": sorted(body), "name": role.name,
+                        **({"permissions": list(role.permissions or [])} if "permissions" in body else {})})
         except catalog.RoleNameTaken as error:
             fail(409, str(error))
         except catalog.RoleError as error:
@@ -142,7 +151,10 @@ class RoleItem(MethodView):
     @errors(401, 404)
     def delete(self, role_id):
         """Remove a role; groups mapped to it stop granting it"""
-        catalog.delete_role(_role_or_404(role_id))
+        role = _role_or_404(role_id)
+        with write_transaction():
+            catalog.delete_role(role)
+            record(g.tenant, "role_deleted", "Role", role.id, {"name": role.name})
         return None
 
 
@@ -183,7 +195,9 @@ class GroupRoles(MethodView):
         """
         group = _group_or_404(group_id)
         roles = _known_roles(body["roles"])
-        catalog.set_group_roles(g.tenant, group, [role.id for role in roles])
+        with write_transaction():
+            catalog.set_group_roles(g.tenant, group, [role.id for role in roles])
+            record(g.tenant, "role_mapped", "Group", group.id, {"roles": sorted(role.id for role in roles)})
         return group_json(group, roles)
 
 
@@ -241,7 +255,9 @@ class UserRoles(MethodView):
         user = _user_or_404(user_id)
         roles = _known_roles(body["roles"])
         hooks_for(g.tenant).check_manual_roles(user_info(user), [role_info(role) for role in roles])
-        catalog.set_user_roles(g.tenant, user, [role.id for role in roles])
+        with write_transaction():
+            catalog.set_user_roles(g.tenant, user, [role.id for role in roles])
+            record(g.tenant, "roles_set", "User", user.id, {"roles": sorted(role.id for role in roles)})
         return user_detail(user)
 
 
@@ -259,7 +275,9 @@ class UserPermissions(MethodView):
         """
         user = _user_or_404(user_id)
         try:
-            catalog.set_user_permissions(user, body["permissions"])
+            with write_transaction():
+                permissions = catalog.set_user_permissions(user, body["permissions"])
+                record(g.tenant, "permissions_set", "User", user.id, {"permissions": permissions})
         except catalog.RoleError as error:
             invalid({"json": {"permissions": [str(error)]}})
         return user_detail(user)

@@ -262,3 +262,101 @@ class PermissionsArgs(Strict):
     """``{"permissions": [..]}``: exactly the individual permissions to hold afterwards."""
 
     permissions = _permissions(required=True)
+
+
+# -- tokens, audit log, provisioning status -------------------------------------------------
+
+TIME_EXAMPLE = "2026-11-29T08:55:43.123Z"
+REQUEST_ID_EXAMPLE = "4bf92f3577b34da6a3ce929d0e0e4736"
+
+
+class TokenInfoSchema(Schema):
+    """A Secret token as listed: its display prefix and dates, never the secret."""
+
+    prefix = fields.String(required=True, metadata={
+        "description": "The token's first characters, safe to show and log.", "example": "scimgw_2vN6c"})
+    created = fields.String(required=True, metadata={"format": "date-time", "example": TIME_EXAMPLE})
+    expires = fields.String(required=True, allow_none=True, metadata={
+        "format": "date-time", "description": "When it stops working (null: never, until revoked).",
+        "example": None})
+    state = fields.String(required=True, validate=validate.OneOf(["current", "expired", "revoked"]), metadata={
+        "description": "current (works), expired (its grace period is over) or revoked.", "example": "current"})
+
+
+class AuditTimeArgs(Schema):
+    """``?since=&until=``: a time window (ISO 8601; without an offset, UTC)."""
+
+    since = fields.DateTime(metadata={"description": "Events at or after this time (ISO 8601).",
+                                      "example": "2026-11-29T00:00:00Z"})
+    until = fields.DateTime(metadata={"description": "Events before this time (ISO 8601).",
+                                      "example": "2026-11-30T00:00:00Z"})
+
+
+class AuditQueryArgs(PageArgs, AuditTimeArgs):
+    """Filters and paging of ``GET /admin/v1/tenants/<slug>/audit``."""
+
+    actor = fields.String(validate=validate.Length(min=1, max=120), metadata={
+        "description": "Exactly this actor: token:<token prefix>, admin:<admin key name> or cli.",
+        "example": "admin:alice"})
+    resource = fields.String(validate=validate.Length(min=1, max=255), metadata={
+        "description": "A resource id (user, group, role id, tenant slug, token prefix) or a resource "
+                       "type (User, Group, Role, Tenant, Token), case-insensitively for types.",
+        "example": USER_ID_EXAMPLE})
+
+
+class AuditEventSchema(Schema):
+    """One change: who made it, when, to what, and the names of what changed (never values)."""
+
+    id = fields.Integer(required=True, metadata={"example": 42})
+    time = fields.String(required=True, metadata={"format": "date-time", "example": TIME_EXAMPLE})
+    tenant = fields.String(required=True, metadata={"description": "The tenant's slug.", "example": "contoso"})
+    actor = fields.String(required=True, metadata={
+        "description": "token:<token prefix> (SCIM), admin:<admin key name> (admin API) or cli.",
+        "example": "token:scimgw_2vN6c"})
+    action = fields.String(required=True, metadata={
+        "description": ("create, replace, patch, delete, disable, tombstone, members_added, members_removed "
+                        "(SCIM); tenant_created, tenant_updated, tenant_deleted, token_issued, token_revoked, "
+                        "role_created, role_updated, role_deleted, role_mapped, roles_set, permissions_set "
+                        "(administration)."),
+        "example": "patch"})
+    resource_type = fields.String(required=True, metadata={"example": "User"})
+    resource_id = fields.String(required=True, allow_none=True, metadata={"example": USER_ID_EXAMPLE})
+    summary = fields.Dict(required=True, metadata={
+        "description": "What changed, by name: attributes, member ids (at most 100, with their count).",
+        "example": {"attributes": ["active", "name"]}})
+    request_id = fields.String(required=True, allow_none=True, metadata={
+        "description": "The X-Request-ID of the request that made the change.", "example": REQUEST_ID_EXAMPLE})
+
+
+class AuditPageSchema(Paged):
+    """One page of audit events, newest first."""
+
+    items = fields.List(fields.Nested(AuditEventSchema), required=True)
+
+
+class UserCountsSchema(Schema):
+    """Users of a tenant (deleted ones kept as tombstones are not counted)."""
+
+    total = fields.Integer(required=True, metadata={"example": 1250})
+    active = fields.Integer(required=True, metadata={"example": 1200})
+    disabled = fields.Integer(required=True, metadata={"description": "active is false.", "example": 50})
+
+
+class GroupCountsSchema(Schema):
+    """Groups of a tenant."""
+
+    total = fields.Integer(required=True, metadata={"example": 40})
+
+
+class StatusSchema(Schema):
+    """Provisioning status: what was provisioned so far, the last SCIM activity, recent errors."""
+
+    users = fields.Nested(UserCountsSchema, required=True)
+    groups = fields.Nested(GroupCountsSchema, required=True)
+    last_scim_request = fields.String(required=True, allow_none=True, metadata={
+        "format": "date-time", "description": "When the tenant's last SCIM request arrived (null: never).",
+        "example": TIME_EXAMPLE})
+    requests_24h = fields.Integer(required=True, metadata={
+        "description": "Authenticated SCIM requests in the last 24 hours.", "example": 5210})
+    errors_24h = fields.Integer(required=True, metadata={
+        "description": "Of those, answered with a status of 400 or more.", "example": 3})

@@ -6,10 +6,13 @@ from flask import current_app, g
 from flask.views import MethodView
 
 from tenants import services
+from tenants.clock import isoformat
+from tenants.db import write_transaction
 
 from ..auth import tenant_scim_url
 from ..plugin_manager import SettingsError
 from . import schemas
+from .audit import record
 from .blueprint import allowed_slugs, blp, errors, fail, invalid, offset_of, page_of, unscoped_only
 
 
@@ -51,7 +54,10 @@ class Tenants(MethodView):
         Keys limited to some tenants cannot create tenants (403).
         """
         try:
-            tenant, token = services.create_tenant(body["slug"], body.get("name"))
+            with write_transaction():
+                tenant, token = services.create_tenant(body["slug"], body.get("name"))
+                record(tenant, "tenant_created", "Tenant", tenant.slug,
+                       {"name": tenant.name, "token_prefix": token.prefix})
         except services.TenantExists as error:
             fail(409, str(error))
         except services.TenantError as error:
@@ -89,7 +95,10 @@ class TenantItem(MethodView):
         if not changes:
             return tenant_json(g.tenant)
         try:
-            tenant = services.update_tenant(g.tenant.slug, **changes)
+            with write_transaction():
+                tenant = services.update_tenant(g.tenant.slug, **changes)
+                record(tenant, "tenant_updated", "Tenant", tenant.slug,
+                       {"fields": sorted(changes), **({"enabled": changes["enabled"]} if "enabled" in changes else {})})
         except services.TenantNotFound as error:
             fail(404, str(error))
         return tenant_json(tenant)
@@ -99,15 +108,37 @@ class TenantItem(MethodView):
     def delete(self):
         """Delete a tenant with all its data: tokens, users, groups, roles, mappings"""
         try:
-            services.delete_tenant(g.tenant.slug)
+            with write_transaction():
+                record(g.tenant, "tenant_deleted", "Tenant", g.tenant.slug, {"name": g.tenant.name})
+                services.delete_tenant(g.tenant.slug)
         except services.TenantNotFound as error:
             fail(404, str(error))
         return None
 
 
+def token_json(token, now=None) -> dict:
+    """A token as listed: prefix, dates and state, never the secret (only its hash is stored)."""
+    return {
+        "prefix": token.prefix,
+        "created": isoformat(token.created),
+        "expires": isoformat(token.expires) if token.expires else None,
+        "state": services.token_state(token, now),
+    }
+
+
 @blp.route("/tenants/<slug>/tokens")
 class Tokens(MethodView):
     """A tenant's Secret tokens."""
+
+    @blp.response(200, schemas.TokenInfoSchema(many=True))
+    @errors(401, 404)
+    def get(self):
+        """List the tenant's tokens by prefix, oldest first (never their secrets)
+
+        `state` is `current` (it works), `expired` (its grace period after a rotation is
+        over) or `revoked`.
+        """
+        return [token_json(token) for token in services.list_tokens(g.tenant)]
 
     @blp.arguments(schemas.TokenArgs, required=False, example={"grace_seconds": 3600})
     @blp.response(201, schemas.TokenSchema)
@@ -120,9 +151,34 @@ class Tokens(MethodView):
         this answer.
         """
         try:
-            token = services.issue_token(g.tenant.slug, grace_seconds=body.get("grace_seconds"))
+            with write_transaction():
+                token = services.issue_token(g.tenant.slug, grace_seconds=body.get("grace_seconds"))
+                record(g.tenant, "token_issued", "Token", token.prefix,
+                       {"grace_seconds": body["grace_seconds"]} if "grace_seconds" in body else {})
         except services.TenantNotFound as error:
             fail(404, str(error))
         except services.TenantError as error:
             invalid({"json": {"grace_seconds": [str(error)]}})
         return {"token": token.secret, "prefix": token.prefix}
+
+
+@blp.route("/tenants/<slug>/tokens/<prefix>")
+class TokenItem(MethodView):
+    """One Secret token, by its display prefix."""
+
+    @blp.response(204)
+    @errors(401, 404)
+    def delete(self, prefix):
+        """Revoke a token at once
+
+        Its next SCIM request gets 401. Every token of the tenant with that prefix is
+        revoked; revoking a revoked token changes nothing. 404 if the tenant has no token
+        with that prefix.
+        """
+        try:
+            with write_transaction():
+                if services.revoke_token(g.tenant.slug, prefix):
+                    record(g.tenant, "token_revoked", "Token", prefix)
+        except services.TokenNotFound as error:
+            fail(404, str(error))
+        return None

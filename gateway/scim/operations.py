@@ -17,8 +17,10 @@ from flask import current_app
 from peewee import fn
 from werkzeug.datastructures import ETags
 
+from tenants import audit
 from tenants.clock import utcnow
 from tenants.db import write_transaction
+from tenants.keys import fold
 from tenants.models import Tenant, User
 from tenants.repositories import Duplicate, GroupRepository, UnknownMembers, UserRepository
 
@@ -35,7 +37,7 @@ from ..policy import (
 )
 from ..roles import user_info
 from . import filters
-from .documents import document, project
+from .documents import MAX_STRING_LENGTH, document, project
 from .filter_sql import Column, FilterTarget, bytewise, compile_filter
 from .patch import MemberOp, member_values, parse_request, plan
 from .projection import Projection
@@ -54,6 +56,12 @@ class RequestContext:
     base_url: str
     actor: str = ""
     if_match: ETags | None = None  # the request's If-Match, checked by writes (RFC 7644 §3.14)
+    request_id: str = ""  # the request's X-Request-ID, recorded with each audit event
+
+    @property
+    def audit_actor(self) -> str:
+        """The actor in the audit log: ``token:<token prefix>`` (or ``actor`` as given if qualified)."""
+        return self.actor if ":" in self.actor or self.actor == audit.CLI_ACTOR else audit.token_actor(self.actor)
 
 
 @dataclass(frozen=True)
@@ -113,7 +121,9 @@ def _order(target: FilterTarget, kind: ResourceKind, query: ListQuery):
     column = target.column(path)
     if column is None or column.related is not None:
         return None
-    field = bytewise(fn.LOWER(column.field) if column.kind == "text" else column.field)
+    field = fn.LOWER(column.field) if column.kind == "text" else column.field
+    if column.kind in ("text", "folded", "exact"):
+        field = bytewise(field)
     key = field.desc(nulls="LAST") if query.descending else field.asc(nulls="LAST")
     return (key, kind.repository.model.id)
 
@@ -173,8 +183,10 @@ def lookup_for(tenant: Tenant):
     return functools.partial(lookup_ids, tenant)
 
 
-def _load(kind: ResourceKind, repository, resource_id: str):
-    row = repository.get(resource_id)
+def _load(kind: ResourceKind, repository, resource_id: str, for_update: bool = False):
+    if len(resource_id) > 64 or "\x00" in resource_id:  # not an id this gateway ever issued
+        raise NotFoundError(f"{kind.name} not found.")
+    row = repository.get(resource_id, for_update=for_update)
     if row is None:
         raise NotFoundError(f"{kind.name} {resource_id!r} not found.")
     return row
@@ -221,8 +233,30 @@ def _stored(ctx: RequestContext, kind: ResourceKind, inbound: dict, current: dic
     doc = project(mapped, schemas.stored)
     doc.pop("members", None)
     _required(kind, doc)
+    unique = kind.repository.unique_attribute  # userName / displayName: kept folded, unique
+    if len(fold(doc[unique])) > MAX_STRING_LENGTH:
+        raise InvalidValueError(f"'{unique}' is too long once case-folded ({MAX_STRING_LENGTH} at most).")
     ctx.hooks.validate(kind.name, doc, current)
     return doc
+
+
+def _audit(ctx: RequestContext, action: str, kind: ResourceKind, resource_id: str, summary: dict) -> None:
+    """Record the write in the audit log: one INSERT, inside the write's transaction.
+
+    ``summary`` names what changed (attribute names, member ids); empty parts are left out.
+    """
+    audit.record(ctx.tenant, ctx.audit_actor, action, kind.name, resource_id,
+                 {key: value for key, value in summary.items() if value not in (None, [], {}, 0)},
+                 ctx.request_id or None)
+
+
+def _member_summary(added=(), removed=(), disabled: int = 0) -> dict:
+    """The membership part of an audit summary (ids capped, counts exact)."""
+    return {
+        "members_added": audit.ids_summary(added) if added else None,
+        "members_removed": audit.ids_summary(removed) if removed else None,
+        "members_disabled": disabled,
+    }
 
 
 def _notify(ctx: RequestContext, action: str, kind: ResourceKind, resource_id: str, **summary) -> None:
@@ -273,6 +307,7 @@ def create_resource(ctx: RequestContext, kind: ResourceKind, body: dict, project
             row = repository.create(columns)
             if members:
                 repository.add_members(row, members)
+            _audit(ctx, "create", kind, row.id, {"attributes": sorted(doc), **_member_summary(added=members or ())})
             return row, doc
 
     row, doc = _storage_errors(write)
@@ -296,14 +331,18 @@ def replace_resource(ctx: RequestContext, kind: ResourceKind, resource_id: str, 
 
     def write():
         with write_transaction():
-            row = _load(kind, repository, resource_id)
+            row = _load(kind, repository, resource_id, for_update=True)
             check_precondition(ctx, row)
             current = kind.to_document(row)
             inbound_full = {**{k: current[k] for k in kind.kept_on_replace if k in current}, **inbound}
             doc = _stored(ctx, kind, inbound_full, {**current, "id": row.id})
             action = _store(ctx, kind, repository, row, doc, "replace")
+            added = set(members or ()) - repository.member_ids(row, among=members) if members else set()
             removed = repository.replace_members(row, members) if members is not None else []
-            _members_removed(ctx, row, removed)
+            disabled = _members_removed(ctx, row, removed)
+            changed = _changed_keys(current, doc)
+            _audit(ctx, action, kind, row.id, {"attributes": changed, **_member_summary(added, removed, disabled),
+                                               "unchanged": not (changed or added or removed) or None})
             return row, current, doc, action, removed
 
     row, before, after, action, removed = _storage_errors(write)
@@ -318,18 +357,19 @@ def _after_write(ctx: RequestContext, kind: ResourceKind, row, projection: Proje
     return get_resource(ctx, kind, row.id, projection)
 
 
-def _members_removed(ctx: RequestContext, row, removed: list[str]) -> None:
-    """Ask the deprovisioning policy about users who left the group; disable them if it says so."""
+def _members_removed(ctx: RequestContext, row, removed: list[str]) -> int:
+    """Ask the deprovisioning policy about users who left the group; disable them if it says so.
+
+    Returns how many users were disabled.
+    """
     if not removed:
-        return
-    users = UserRepository(ctx.tenant)
+        return 0
     event = DeprovisionEvent(
-        MEMBERS_REMOVED,
-        group=GroupInfo(id=row.id, display_name=row.display_name),
-        users=tuple(user_info(user) for user in users.by_ids(removed)),
+        MEMBERS_REMOVED, group=GroupInfo(id=row.id, display_name=row.display_name), user_ids=tuple(removed)
     )
     if ctx.hooks.deprovision(event) == "disable":
-        users.disable(removed)
+        return UserRepository(ctx.tenant).disable(removed)
+    return 0
 
 
 def _member_target(member) -> FilterTarget:
@@ -369,12 +409,14 @@ def patch_resource(ctx: RequestContext, kind: ResourceKind, resource_id: str, bo
 
     def write():
         with write_transaction():
-            row = _load(kind, repository, resource_id)
+            row = _load(kind, repository, resource_id, for_update=True)
             check_precondition(ctx, row)
             current = kind.to_document(row)
             change = plan(schemas.stored, current, operations, row.id)
-            added, removed = 0, []
+            added, removed, added_ids = 0, [], set()
             for op in change.member_ops:
+                if op.action in ("add", "replace") and op.members:  # who is new, for the audit log
+                    added_ids |= set(op.members) - repository.member_ids(row, among=op.members)
                 op_added, op_removed = _apply_member_op(repository, row, op)
                 added, removed = added + op_added, removed + op_removed
             action = "patch"
@@ -384,7 +426,13 @@ def patch_resource(ctx: RequestContext, kind: ResourceKind, resource_id: str, bo
             elif added or removed:
                 repository.touch(row)
                 row.save()
-            _members_removed(ctx, row, removed)
+            disabled = _members_removed(ctx, row, removed)
+            changed = _changed_keys(current, change.document) if change.changed else []
+            logged = action
+            if action == "patch" and not changed and (added_ids or removed):  # a membership-only PATCH
+                logged = "members_added" if not removed else "members_removed" if not added_ids else "patch"
+            _audit(ctx, logged, kind, row.id, {"attributes": changed, **_member_summary(added_ids, removed, disabled),
+                                               "unchanged": not (changed or added_ids or removed) or None})
             return row, current, change.document, action, removed
 
     row, before, after, action, removed = _storage_errors(write)
@@ -401,6 +449,7 @@ def delete_resource(ctx: RequestContext, kind: ResourceKind, resource_id: str) -
     with write_transaction():
         row = _load(kind, repository, resource_id)
         check_precondition(ctx, row)
+        disabled = 0
         if kind is USERS:
             action = ctx.hooks.deprovision(DeprovisionEvent(USER_DELETED, user=user_info(row)))
             if action == "tombstone":
@@ -414,8 +463,11 @@ def delete_resource(ctx: RequestContext, kind: ResourceKind, resource_id: str) -
                 DeprovisionEvent(GROUP_DELETED, group=GroupInfo(id=row.id, display_name=row.display_name))
             )
             if action == "delete_and_disable_members":
-                UserRepository(ctx.tenant).disable(sorted(repository.member_ids(row)))
+                disabled = UserRepository(ctx.tenant).disable(sorted(repository.member_ids(row)))
             repository.delete(row)
+        logged = "delete" if action.startswith("delete") else action
+        _audit(ctx, logged, kind, row.id,
+               {"deprovisioning": action if action != logged else None, "members_disabled": disabled})
     _notify(ctx, "delete" if action.startswith("delete") else action, kind, row.id)
 
 

@@ -52,7 +52,8 @@ def _authenticate():
     )
     ratelimit.check(g.hooks, tenant.slug)
     g.scim = operations.RequestContext(tenant=tenant, hooks=g.hooks, base_url=g.scim_base,
-                                       actor=g.token_prefix, if_match=request.if_match or None)
+                                       actor=g.token_prefix, if_match=request.if_match or None,
+                                       request_id=g.get("request_id") or "")
 
 
 def _document_errors(*codes: int):
