@@ -156,11 +156,6 @@ class UserRepository(_Repository):
                      last_modified=now)
          .where(User.id == row.id).execute())
 
-    def by_ids(self, ids: Iterable[str]) -> list[User]:
-        """The users with these ids (one query)."""
-        ids = list(set(ids))
-        return list(User.select().where(self.scope() & User.id.in_(ids))) if ids else []
-
     def disable(self, ids: Iterable[str]) -> int:
         """Set ``active`` false on these users (those not disabled yet); one UPDATE."""
         ids = sorted(set(ids))
