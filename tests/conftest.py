@@ -29,10 +29,51 @@ PATCH_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 ANY_USERNAME = {"plugins": {"uniqueness": {"options": {"require_email": False}}}}
 
 
+#: Which database the ``database_url`` fixture gives each test: ``sqlite`` (the default) or
+#: ``postgresql`` (``SCIM_GATEWAY_TEST_DATABASE=postgresql python3 -m pytest``, as CI does).
+TEST_DATABASE = os.environ.get("SCIM_GATEWAY_TEST_DATABASE", "").strip().lower() or "sqlite"
+
+
+@pytest.fixture(scope="session")
+def postgres_template():
+    """PostgreSQL runs only: one migrated template database for the session, dropped at its end."""
+    if TEST_DATABASE not in ("postgresql", "postgres"):
+        yield None
+        return
+    from tests.postgres import TemplateDatabases
+
+    templates = TemplateDatabases()  # fails (never skips) when the server cannot be reached
+    yield templates
+    templates.close()
+
+
+def _test_database(request, folder):
+    """Yield a new database URL of the kind ``SCIM_GATEWAY_TEST_DATABASE`` asks for."""
+    if TEST_DATABASE == "sqlite":
+        yield f"sqlite:///{folder}/gateway.db"
+        return
+    if TEST_DATABASE not in ("postgresql", "postgres"):
+        pytest.fail(f"SCIM_GATEWAY_TEST_DATABASE={TEST_DATABASE!r}: use 'sqlite' or 'postgresql'.", pytrace=False)
+    with request.getfixturevalue("postgres_template").clone() as url:
+        yield url
+        from tenants.db import close_pool
+
+        if database.obj is not None and getattr(database.obj, "database", None) == url.rsplit("/", 1)[-1]:
+            close_pool(database.obj)  # return nothing to a pool whose database is about to go
+
+
 @pytest.fixture
-def database_url(tmp_path):
-    """A SQLite file in the test's own temporary folder."""
-    return f"sqlite:///{tmp_path}/gateway.db"
+def database_url(request, tmp_path):
+    """The test's own, empty database: a SQLite file in its temporary folder, or with
+    ``SCIM_GATEWAY_TEST_DATABASE=postgresql`` a fresh PostgreSQL database copied from the
+    session's migrated template and dropped after the test."""
+    yield from _test_database(request, tmp_path)
+
+
+@pytest.fixture(scope="module")
+def module_database_url(request, tmp_path_factory):
+    """Like ``database_url``, shared by the tests of one module (one app per module)."""
+    yield from _test_database(request, tmp_path_factory.mktemp("db"))
 
 
 @pytest.fixture
@@ -91,8 +132,9 @@ class Scim:
         return headers
 
     def request(self, method: str, path: str, body=None, *, headers: dict | None = None,
-                content_type: str = "application/scim+json", raw: bytes | str | None = None):
-        kwargs = {"headers": self.headers(headers)}
+                content_type: str = "application/scim+json", raw: bytes | str | None = None,
+                query_string: dict | None = None):
+        kwargs = {"headers": self.headers(headers), "query_string": query_string}
         if body is not None or raw is not None:
             kwargs["data"] = raw if raw is not None else json.dumps(body)
             kwargs["content_type"] = content_type
@@ -214,7 +256,7 @@ def start_server(tmp_path: Path, database_url: str, workers: int = 2) -> LiveSer
         try:
             if requests.get(f"{url}/readyz", timeout=1).status_code == 200:
                 return LiveServer(url=url, process=process, env=env, log=log)
-        except requests.ConnectionError:
+        except (requests.ConnectionError, requests.Timeout):  # workers still booting on a busy machine
             pass
         time.sleep(0.2)
     stop_server(process)

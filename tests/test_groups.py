@@ -24,9 +24,8 @@ UNKNOWN_ID = "00000000-0000-4000-8000-000000000000"
 # One app and database per module keeps the suite fast (building an app costs ~60 ms); every
 # test still gets a tenant of its own, so tests see only their own users and groups.
 @pytest.fixture(scope="module")
-def app(tmp_path_factory):
-    application = create_app({"TESTING": True,
-                              "DATABASE_URL": f"sqlite:///{tmp_path_factory.mktemp('db')}/gateway.db"})
+def app(module_database_url):
+    application = create_app({"TESTING": True, "DATABASE_URL": module_database_url})
     yield application
     if not database.is_closed():
         database.close()

@@ -48,9 +48,8 @@ MEMBER_KEYS = {"value", "$ref", "display", "type"}
 
 # One app and database per module keeps the suite fast; every test still gets a tenant of its own.
 @pytest.fixture(scope="module")
-def app(tmp_path_factory):
-    application = create_app({"TESTING": True,
-                              "DATABASE_URL": f"sqlite:///{tmp_path_factory.mktemp('db')}/gateway.db"})
+def app(module_database_url):
+    application = create_app({"TESTING": True, "DATABASE_URL": module_database_url})
     yield application
     if not database.is_closed():
         database.close()

@@ -1,0 +1,209 @@
+"""The database binding: PostgreSQL through a per-process connection pool, SQLite as before.
+
+A request checks a pooled connection out and gives it back at teardown, so sequential
+requests reuse one PostgreSQL session instead of connecting each time; concurrent
+requests never hold more sessions than ``DB_POOL_SIZE``; a pool survives its sessions
+being killed (a database restart); a forked child never touches its parent's sessions.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import psycopg2
+import pytest
+import requests
+from peewee import SqliteDatabase
+from playhouse.pool import PooledPostgresqlDatabase
+
+from gateway.app import create_app
+from tenants import db as tenant_db
+from tenants.db import close_pool, database, open_database
+
+from tenants import services
+
+from .conftest import Scim, TenantCredentials, start_server, stop_server
+from .postgres import fresh_postgres_url, postgres_url  # noqa: F401  (postgres_url is a fixture)
+
+
+def _backends(url: str) -> set[tuple[int, str]]:
+    """The sessions connected to ``url``'s database right now, as (pid, start time)."""
+    name = url.rsplit("/", 1)[-1]
+    with psycopg2.connect(url.rsplit("/", 1)[0] + "/postgres") as admin, admin.cursor() as cursor:
+        cursor.execute("SELECT pid, backend_start::text FROM pg_stat_activity WHERE datname = %s", (name,))
+        rows = set(cursor.fetchall())
+    admin.close()
+    return rows
+
+
+def _terminate(url: str) -> int:
+    name = url.rsplit("/", 1)[-1]
+    with psycopg2.connect(url.rsplit("/", 1)[0] + "/postgres") as admin, admin.cursor() as cursor:
+        cursor.execute("SELECT COUNT(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = %s", (name,))
+        count = cursor.fetchone()[0]
+    admin.close()
+    return count
+
+
+@pytest.fixture
+def pg_app(postgres_url):
+    """An app on a fresh PostgreSQL database with a pool of 3 connections, and a tenant."""
+    application = create_app({"TESTING": True, "DATABASE_URL": postgres_url, "DB_POOL_SIZE": 3})
+    with database.connection_context():
+        _, token = services.create_tenant("acme", None)
+    yield application, TenantCredentials(slug="acme", token=token.secret)
+    close_pool()
+
+
+@pytest.mark.parametrize("scheme", ["postgresql", "postgres", "postgresql+pool"])
+def test_postgresql_urls_get_a_pool(scheme):
+    db = open_database(f"{scheme}://scim:p%40ss@db.example.com:6432/gateway?sslmode=require")
+    assert isinstance(db, PooledPostgresqlDatabase)
+    assert db._max_connections == tenant_db.DEFAULT_POOL_SIZE
+    assert db._stale_timeout == tenant_db.POOL_STALE_TIMEOUT and db._wait_timeout == tenant_db.POOL_WAIT_TIMEOUT
+    assert db.database == "gateway"
+    assert db.connect_params == {"user": "scim", "password": "p@ss", "host": "db.example.com", "port": 6432,
+                                 "sslmode": "require"}
+    assert open_database(f"{scheme}://db.example.com/gateway", pool_size=3)._max_connections == 3
+
+
+def test_sqlite_is_not_pooled(tmp_path):
+    db = open_database(f"sqlite:///{tmp_path}/gw.db")
+    assert type(db) is SqliteDatabase
+
+
+def test_pool_size_comes_from_the_configuration(monkeypatch, postgres_url):
+    create_app({"TESTING": True, "DATABASE_URL": postgres_url})
+    assert isinstance(database.obj, PooledPostgresqlDatabase)
+    assert database.obj._max_connections == 8
+    monkeypatch.setenv("SCIM_GATEWAY_DB_POOL_SIZE", "5")
+    create_app({"TESTING": True, "DATABASE_URL": postgres_url})
+    assert database.obj._max_connections == 5
+    close_pool()
+
+
+def test_sequential_requests_reuse_one_pooled_connection(pg_app, postgres_url):
+    app, tenant = pg_app
+    scim = Scim(app.test_client(), tenant)
+    seen = set()
+    for index in range(20):
+        scim.create_user(f"user{index}@example.com")
+        assert scim.get("/Users?count=5").status_code == 200
+        seen |= _backends(postgres_url)
+    assert database.is_closed()  # every request gave its connection back
+    assert len(seen) == 1, seen  # ... and the next one took the same session
+    assert len(database.obj._connections) == 1 and database.obj._in_use == {}
+
+
+def test_concurrent_requests_stay_within_the_pool(pg_app, postgres_url):
+    app, tenant = pg_app
+    seen, lock = set(), threading.Lock()
+
+    def work(index: int) -> list[int]:
+        scim = Scim(app.test_client(), tenant)
+        statuses = []
+        for step in range(8):
+            statuses.append(scim.post("/Users", {"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+                                                 "userName": f"u{index}-{step}@example.com"}).status_code)
+            statuses.append(scim.get("/Users?count=2").status_code)
+            with lock:
+                seen.update(_backends(postgres_url))
+        return statuses
+
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        results = list(pool.map(work, range(6)))
+    assert all(status in (200, 201) for statuses in results for status in statuses), results
+    assert 1 <= len(seen) <= 3, seen  # DB_POOL_SIZE
+    listed = Scim(app.test_client(), tenant).get("/Users?count=1").get_json()
+    assert listed["totalResults"] == 48
+
+
+def test_the_pool_replaces_sessions_the_server_ended(pg_app, postgres_url):
+    app, tenant = pg_app
+    client = app.test_client()
+    scim = Scim(client, tenant)
+    assert scim.get("/Users").status_code == 200
+    assert _terminate(postgres_url) == 1  # e.g. PostgreSQL restarted, or an idle timeout
+    assert scim.get("/Users").status_code == 200
+    assert client.get("/readyz").status_code == 200
+
+
+@pytest.mark.parametrize("engine", ["sqlite", "postgresql"])
+def test_readyz_on_both_databases(engine, tmp_path):
+    def check(url):
+        app = create_app({"TESTING": True, "DATABASE_URL": url})
+        client = app.test_client()
+        for _ in range(3):
+            response = client.get("/readyz")
+            assert (response.status_code, response.get_json()) == (200, {"status": "ready"})
+        assert database.is_closed()
+        close_pool()
+
+    if engine == "sqlite":
+        check(f"sqlite:///{tmp_path}/gw.db")
+    else:
+        with fresh_postgres_url() as url:
+            check(url)
+
+
+def test_readyz_is_503_when_postgresql_is_gone():
+    with fresh_postgres_url() as url:
+        app = create_app({"TESTING": True, "DATABASE_URL": url})
+    close_pool()  # the database is dropped now
+    response = app.test_client().get("/readyz")
+    assert response.status_code == 503
+    assert response.get_json()["status"] == "unavailable"
+
+
+def test_a_forked_child_never_uses_its_parents_sessions(postgres_url):
+    db = open_database(postgres_url)
+    db.connect()
+    parent_pid = db.execute_sql("SELECT pg_backend_pid()").fetchone()[0]
+    db.close()  # back to the pool, still open
+    read, write = os.pipe()
+    child = os.fork()
+    if child == 0:  # pragma: no cover - runs in the child
+        status = 1
+        try:
+            os.close(read)
+            inherited_dropped = db._connections == [] and db._in_use == {} and db.is_closed()
+            db.connect()
+            own_pid = db.execute_sql("SELECT pg_backend_pid()").fetchone()[0]
+            close_pool(db)
+            os.write(write, f"{inherited_dropped} {own_pid}".encode())
+            status = 0
+        finally:
+            os._exit(status)
+    os.close(write)
+    with os.fdopen(read) as pipe:
+        report = pipe.read()
+    _, code = os.waitpid(child, 0)
+    assert os.waitstatus_to_exitcode(code) == 0
+    inherited_dropped, child_pid = report.split()
+    assert inherited_dropped == "True"
+    assert int(child_pid) != parent_pid
+    db.connect()  # the parent's pooled session survived the child
+    assert db.execute_sql("SELECT pg_backend_pid()").fetchone()[0] == parent_pid
+    close_pool(db)
+
+
+@pytest.mark.live
+def test_serve_on_postgresql_with_several_workers(tmp_path, postgres_url):
+    server = start_server(tmp_path, postgres_url, workers=2)
+    try:
+        tenant = server.create_tenant("acme")
+        headers = {"Authorization": f"Bearer {tenant['token']}", "Content-Type": "application/scim+json"}
+        with requests.Session() as session:
+            for index in range(20):
+                response = session.post(f"{tenant['tenant_url']}/Users", headers=headers, json={
+                    "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": f"u{index}@example.com"})
+                assert response.status_code == 201, response.text
+            listed = session.get(f"{tenant['tenant_url']}/Users?count=1", headers=headers).json()
+        assert listed["totalResults"] == 20
+        # At most one pool per worker; the master kept nothing after migrating.
+        assert len(_backends(postgres_url)) <= 2 * tenant_db.DEFAULT_POOL_SIZE
+    finally:
+        stop_server(server.process)
+    assert "Traceback" not in server.log.read_text()

@@ -1,0 +1,229 @@
+"""Schema migrations on SQLite and PostgreSQL: upgrading a database made by the previous
+schema keeps every row, a second run applies nothing, and two processes migrating one
+fresh database at the same time both succeed with each migration recorded once.
+
+The "previous schema" is what ``tenants/migrations`` produced up to 0002 (before the
+PostgreSQL byte-wise keys of 0003 and anything later): built with playhouse's own
+``Runner(...).up(target=...)`` on a plain peewee database and filled with plain SQL, as
+an older gateway would have left it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import multiprocessing
+import uuid
+from urllib.parse import quote
+
+import pytest
+from playhouse.db_url import connect as connect_url
+from playhouse.migrations import Runner
+
+from gateway.app import create_app
+from tenants import migrate as migrations
+from tenants.db import close_pool, database
+from tenants.keys import fold
+
+from .conftest import Scim, TenantCredentials
+from .postgres import fresh_postgres_url
+
+ALL_TABLES = ("tenant", "tenant_token", "scim_user", "scim_group", "membership", "role", "group_role",
+              "user_role", "user_permission", "admin_key")
+
+
+def _migration_names() -> list[str]:
+    return sorted(path.stem for path in migrations.MIGRATIONS_DIR.glob("[0-9]*.py"))
+
+
+def _previous() -> str:
+    """The migration that made the previous schema: ``0002_...``."""
+    return next(name for name in _migration_names() if name.startswith("0002_"))
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def blank_url(request, tmp_path):
+    """An empty database (nothing migrated) on each engine."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path}/blank.db"
+    else:
+        with fresh_postgres_url() as url:
+            yield url
+    close_pool()
+
+
+def _raw(url: str):
+    """A plain peewee database for ``url``: no pool, no pragmas, no app."""
+    return connect_url(url)
+
+
+def _insert(db, table: str, row: dict) -> None:
+    columns = ", ".join(f'"{column}"' for column in row)
+    params = ", ".join(db.param for _ in row)
+    db.execute_sql(f'INSERT INTO "{table}" ({columns}) VALUES ({params})', tuple(row.values()))
+
+
+def _rows(db, table: str) -> list[tuple]:
+    cursor = db.execute_sql(f'SELECT * FROM "{table}"')
+    names = [column[0] for column in cursor.description]
+    return sorted((tuple(sorted(zip(names, map(_plain, row)))) for row in cursor.fetchall()), key=repr)
+
+
+def _plain(value):
+    """Column values compared across engines: datetimes as text, SQLite's 0/1 booleans kept."""
+    return value.isoformat(sep=" ") if isinstance(value, dt.datetime) else value
+
+
+def _old_data(db) -> dict:
+    """Fill a database at the previous schema with one tenant's worth of every kind of row."""
+    now = dt.datetime(2024, 5, 1, 12, 30, 15)
+    token = "scimgw_" + uuid.uuid4().hex + uuid.uuid4().hex[:11]
+    admin_key = "scimgw_admin_" + uuid.uuid4().hex
+    ids = {name: str(uuid.uuid4()) for name in ("jane", "john", "manual", "staff", "admins", "reader", "writer")}
+    with db.atomic():
+        _insert(db, "tenant", {"slug": "legacy", "name": "Legacy Ltd", "enabled": True,
+                               "settings": "{}", "created": now, "updated": now})
+        tenant_id = db.execute_sql("SELECT id FROM tenant WHERE slug = " + db.param, ("legacy",)).fetchone()[0]
+        _insert(db, "tenant_token", {"tenant_id": tenant_id, "digest": hashlib.sha256(token.encode()).hexdigest(),
+                                     "prefix": token[:12], "created": now, "expires": None, "revoked": None})
+        for key, user_name, given, family, source in (
+            ("jane", "Jane.Doe@Example.com", "Jane", "Doe", "scim"),
+            ("john", "john_smith@example.com", "John", "Smith", "scim"),
+            ("manual", "ops@example.com", None, None, "manual"),
+        ):
+            _insert(db, "scim_user", {
+                "id": ids[key], "tenant_id": tenant_id, "user_name": user_name, "user_name_key": fold(user_name),
+                "external_id": f"ext-{key}", "given_name": given, "family_name": family, "active": True,
+                "source": source, "extra": "{}", "created": now, "last_modified": now, "version": 3,
+                "disabled_at": None, "deleted_at": None,
+            })
+        for key, display in (("staff", "Staff"), ("admins", "Admins_%")):
+            _insert(db, "scim_group", {
+                "id": ids[key], "tenant_id": tenant_id, "display_name": display, "display_name_key": fold(display),
+                "external_id": None, "extra": "{}", "created": now, "last_modified": now, "version": 2,
+            })
+        for group, user, display in (("staff", "jane", "Jane Doe"), ("staff", "john", None), ("admins", "jane", None)):
+            _insert(db, "membership", {"group_id": ids[group], "user_id": ids[user], "display": display})
+        for key, name, permissions in (("reader", "Reader", '["read"]'), ("writer", "Writer", '["read", "write"]')):
+            _insert(db, "role", {"id": ids[key], "tenant_id": tenant_id, "name": name, "name_key": fold(name),
+                                 "description": f"{name} role", "permissions": permissions, "created": now})
+        _insert(db, "group_role", {"group_id": ids["staff"], "role_id": ids["reader"]})
+        _insert(db, "group_role", {"group_id": ids["admins"], "role_id": ids["writer"]})
+        _insert(db, "user_role", {"user_id": ids["manual"], "role_id": ids["reader"]})
+        _insert(db, "user_permission", {"user_id": ids["manual"], "permission": "billing"})
+        _insert(db, "admin_key", {"name": "legacy-admin", "digest": hashlib.sha256(admin_key.encode()).hexdigest(),
+                                  "prefix": admin_key[:16], "tenants": None, "created": now, "revoked": None})
+    return {"token": token, "admin_key": admin_key, "ids": ids}
+
+
+def test_upgrade_from_the_previous_schema_keeps_every_row(blank_url):
+    db = _raw(blank_url)
+    db.connect()
+    try:
+        assert Runner(db, str(migrations.MIGRATIONS_DIR)).up(target=_previous()) == [
+            name for name in _migration_names() if name <= _previous()]
+        old = _old_data(db)
+        before = {table: _rows(db, table) for table in ALL_TABLES}
+        assert all(before.values()), {table: len(rows) for table, rows in before.items()}
+
+        applied = migrations.migrate(db)
+        assert applied == [name for name in _migration_names() if name > _previous()]
+        assert migrations.pending(db) == []
+        after = {table: _rows(db, table) for table in ALL_TABLES}
+    finally:
+        db.close()
+    assert after == before
+
+    # ... and the app reads them: the old token authenticates, users and groups come back whole.
+    app = create_app({"TESTING": True, "DATABASE_URL": blank_url})
+    scim = Scim(app.test_client(), TenantCredentials(slug="legacy", token=old["token"]))
+    ids = old["ids"]
+    response = scim.get(f"/Users/{ids['jane']}")
+    assert response.status_code == 200, response.get_json()
+    jane = response.get_json()
+    assert (jane["userName"], jane["name"], jane["externalId"], jane["active"]) == (
+        "Jane.Doe@Example.com", {"givenName": "Jane", "familyName": "Doe"}, "ext-jane", True)
+    assert jane["meta"]["version"] == 'W/"3"'
+    found = scim.get("/Users?filter=" + quote('userName eq "jane.doe@example.com"')).get_json()
+    assert [user["id"] for user in found["Resources"]] == [ids["jane"]]
+    staff = scim.get(f"/Groups/{ids['staff']}").get_json()
+    assert sorted(member["value"] for member in staff["members"]) == sorted([ids["jane"], ids["john"]])
+    found = scim.get("/Groups?filter=" + quote('displayName sw "admins_"')).get_json()
+    assert [group["id"] for group in found["Resources"]] == [ids["admins"]]
+
+    admin = app.test_client()
+    headers = {"Authorization": f"Bearer {old['admin_key']}"}
+    detail = admin.get(f"/admin/v1/tenants/legacy/users/{ids['jane']}", headers=headers)
+    assert detail.status_code == 200, detail.get_json()
+    roles = {role["name"]: sorted(role["granted_by"]) for role in detail.get_json()["roles"]}
+    assert roles == {"Reader": [ids["staff"]], "Writer": [ids["admins"]]}
+    manual = admin.get(f"/admin/v1/tenants/legacy/users/{ids['manual']}", headers=headers).get_json()
+    assert manual["permissions"] == ["billing"]
+
+    # Writes continue where the old rows left off.
+    assert scim.patch(f"/Users/{ids['john']}", [{"op": "replace", "path": "active", "value": False}]).status_code == 200
+    assert scim.get(f"/Users/{ids['john']}").get_json()["meta"]["version"] == 'W/"4"'
+    created = scim.create_user("new@example.com")
+    assert created["id"] not in ids.values()
+
+
+def test_migrating_twice_applies_nothing_the_second_time(blank_url):
+    db = _raw(blank_url)
+    assert migrations.migrate(db) == _migration_names()
+    db.connect()
+    try:
+        history = _rows(db, "schema_migration")
+        assert migrations.migrate(db) == []
+        assert migrations.pending(db) == []
+        assert _rows(db, "schema_migration") == history
+    finally:
+        db.close()
+
+
+def _migrate_in_a_process(url: str, barrier, results) -> None:
+    """Child process: wait for the sibling, then migrate ``url`` through the app's database binding."""
+    from tenants.db import close_pool as close, open_database
+    from tenants.migrate import migrate
+
+    db = open_database(url)
+    try:
+        barrier.wait(timeout=60)
+        results.put(("ok", migrate(db)))
+    except BaseException as error:  # reported to the parent, which fails the test
+        results.put(("error", repr(error)))
+    finally:
+        close(db)
+
+
+def test_two_processes_migrating_one_fresh_database_both_succeed(blank_url):
+    context = multiprocessing.get_context("spawn")  # clean children: no state inherited from pytest
+    barrier, results = context.Barrier(2), context.Queue()
+    processes = [context.Process(target=_migrate_in_a_process, args=(blank_url, barrier, results))
+                 for _ in range(2)]
+    for process in processes:
+        process.start()
+    outcomes = [results.get(timeout=120) for _ in processes]
+    for process in processes:
+        process.join(timeout=60)
+        assert process.exitcode == 0
+    assert [status for status, _ in outcomes] == ["ok", "ok"], outcomes
+    applied = sorted(name for _, names in outcomes for name in names)
+    assert applied == _migration_names(), outcomes  # one process applied them all, the other none
+
+    db = _raw(blank_url)
+    db.connect()
+    try:
+        counts = db.execute_sql("SELECT name, COUNT(*) FROM schema_migration GROUP BY name ORDER BY name").fetchall()
+    finally:
+        db.close()
+    assert [(name, count) for name, count in counts] == [(name, 1) for name in _migration_names()]
+
+
+def test_the_app_binding_migrates_with_its_own_pool(blank_url):
+    """``create_app`` migrates a blank database and keeps no connection open afterwards."""
+    create_app({"TESTING": True, "DATABASE_URL": blank_url})
+    assert database.is_closed()
+    if blank_url.startswith("postgresql"):
+        assert database.obj._in_use == {} and database.obj._connections == []
+    with database.connection_context():
+        assert migrations.pending(database.obj) == []
