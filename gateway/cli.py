@@ -19,17 +19,19 @@ from flask.cli import FlaskGroup
 
 from tenants import admin_keys, services
 from tenants import audit as audit_log
-from tenants import stats
 from tenants import roles as role_catalog
-from tenants.db import close_pool, database
+from tenants import stats
 from tenants.clock import isoformat, utcnow
-from tenants.db import write_transaction
+from tenants.db import close_pool, database, write_transaction
 from tenants.migrate import migrate as run_migrations
+from tenants.repositories import UserRepository
 
+from .admin.blueprint import hooks_for
 from .app import create_app
 from .auth import tenant_scim_url
-from .sweep import sweep_all
 from .plugin_manager import SettingsError
+from .roles import effective_roles
+from .sweep import sweep_all
 
 DEFAULT_BIND = "127.0.0.1:8000"
 
@@ -402,6 +404,126 @@ def roles_create(slug, name, permissions, description, as_json):
         click.echo(json.dumps(_role_json(role)))
         return
     click.echo(f"Role {role.name} created: {role.id}")
+
+
+@roles.command("update")
+@click.argument("slug")
+@click.argument("role_id")
+@click.option("--name", help="A new name.")
+@click.option("--permission", "permissions", multiple=True, metavar="PERMISSION",
+              help="The role's permissions, replacing the current ones (repeat for several).")
+@click.option("--description", help="A new description.")
+@with_database
+def roles_update(slug, role_id, name, permissions, description):
+    """Rename role ROLE_ID of tenant SLUG or replace its permissions or description."""
+    tenant = _tenant_or_fail(slug)
+    role = role_catalog.get_role(tenant, role_id)
+    if role is None:
+        _fail(f"No role {role_id!r} in tenant {slug!r}.")
+    try:
+        with write_transaction():
+            role_catalog.update_role(role, name=name, permissions=list(permissions) if permissions else None,
+                                     description=description)
+            _audit(tenant, "role_updated", "Role", role.id, {"name": role.name, "permissions": list(role.permissions)})
+    except role_catalog.RoleError as error:
+        _fail(error)
+    click.echo(json.dumps(_role_json(role)))
+
+
+@roles.command("delete")
+@click.argument("slug")
+@click.argument("role_id")
+@with_database
+def roles_delete(slug, role_id):
+    """Delete role ROLE_ID of tenant SLUG; the groups mapped to it stop granting it."""
+    tenant = _tenant_or_fail(slug)
+    role = role_catalog.get_role(tenant, role_id)
+    if role is None:
+        _fail(f"No role {role_id!r} in tenant {slug!r}.")
+    with write_transaction():
+        role_catalog.delete_role(role)
+        _audit(tenant, "role_deleted", "Role", role_id, {"name": role.name})
+    click.echo(f"Role {role.name} deleted.")
+
+
+@main.group()
+def users():
+    """A tenant's users: their effective roles and individual permissions."""
+
+
+def _user_json(user, grants=None, permissions=None) -> dict:
+    row = {"id": user.id, "userName": user.user_name,
+           "name": {k: v for k, v in (("givenName", user.given_name), ("familyName", user.family_name)) if v},
+           "active": user.active is not False, "source": user.source}
+    if grants is not None:
+        row["roles"] = [{"id": g.role.id, "name": g.role.name, "granted_by": list(g.granted_by)} for g in grants]
+        row["permissions"] = list(permissions)
+    return row
+
+
+def _user_or_fail(tenant, user_id: str):
+    user = UserRepository(tenant).get(user_id)
+    if user is None:
+        _fail(f"No user {user_id!r} in tenant {tenant.slug!r}.")
+    return user
+
+
+@users.command("list")
+@click.argument("slug")
+@click.option("--search", "q", help="A part of userName, givenName or familyName.")
+@click.option("--page", type=click.IntRange(min=1), default=1, show_default=True)
+@click.option("--per-page", type=click.IntRange(min=1, max=500), default=50, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@with_database
+def users_list(slug, q, page, per_page, as_json):
+    """List (or search) the users of tenant SLUG, by userName."""
+    tenant = _tenant_or_fail(slug)
+    total, rows = services.search_users(tenant, q, (page - 1) * per_page, per_page)
+    if as_json:
+        click.echo(json.dumps({"items": [_user_json(u) for u in rows], "total": total,
+                               "page": page, "per_page": per_page}))
+        return
+    for user in rows:
+        click.echo(f"{user.id}  {'active  ' if user.active is not False else 'disabled'}  {user.user_name}")
+    click.echo(f"{len(rows)} of {total}")
+
+
+@users.command("show")
+@click.argument("slug")
+@click.argument("user_id")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@with_database
+def users_show(slug, user_id, as_json):
+    """Show a user with its effective roles (and the groups granting each) and permissions."""
+    tenant = _tenant_or_fail(slug)
+    user = _user_or_fail(tenant, user_id)
+    grants, permissions = effective_roles(hooks_for(tenant), [user])[user.id]
+    row = _user_json(user, grants, permissions)
+    if as_json:
+        click.echo(json.dumps(row))
+        return
+    click.echo(f"{row['userName']} ({'active' if row['active'] else 'disabled'}, {row['source']})")
+    for role in row["roles"]:
+        click.echo(f"  role {role['name']} granted by {', '.join(role['granted_by']) or 'hand'}")
+    click.echo(f"  permissions: {', '.join(row['permissions']) or '(none)'}")
+
+
+@users.command("permissions")
+@click.argument("slug")
+@click.argument("user_id")
+@click.argument("permissions", nargs=-1)
+@with_database
+def users_permissions(slug, user_id, permissions):
+    """Grant user USER_ID exactly PERMISSIONS (none: take all away)."""
+    tenant = _tenant_or_fail(slug)
+    user = _user_or_fail(tenant, user_id)
+    try:
+        with write_transaction():
+            granted = role_catalog.set_user_permissions(user, permissions)
+            _audit(tenant, "permissions_set", "User", user.id, {"permissions": granted})
+    except role_catalog.RoleError as error:
+        _fail(error)
+    click.echo(f"{user.user_name}: {', '.join(granted) or '(no individual permissions)'}")
 
 
 @main.group()
