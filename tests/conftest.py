@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 import uuid
+from urllib.parse import quote
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -194,6 +195,38 @@ def load_sample():
         return json.loads((SAMPLES / name).read_text())
 
     return load
+
+
+def url(path: str) -> str:
+    """``path`` with its query values percent-encoded (samples and tests write them raw)."""
+    base, sep, query = path.partition("?")
+    if not sep:
+        return path
+    parts = []
+    for pair in query.split("&"):
+        name, _, value = pair.partition("=")
+        parts.append(f"{name}={quote(value, safe='')}")
+    return base + "?" + "&".join(parts)
+
+
+def body_of(response, status: int) -> dict | None:
+    """Assert the status and the SCIM media type; return the JSON body (None for 204)."""
+    assert response.status_code == status, (response.status_code, response.get_data(as_text=True))
+    if status == 204:
+        assert response.get_data() == b""
+        return None
+    assert response.mimetype == "application/scim+json", response.content_type
+    return response.get_json()
+
+
+@pytest.fixture(scope="module")
+def module_app(module_database_url):
+    """One app and database for a whole module (building an app costs ~60 ms); modules
+    that use it give every test a fresh tenant, so tests see only their own resources."""
+    application = create_app({"TESTING": True, "DATABASE_URL": module_database_url})
+    yield application
+    if not database.is_closed():
+        database.close()
 
 
 def assert_scim_error(response, status: int, scim_type: str | None = None) -> dict:

@@ -23,13 +23,10 @@ import json
 import time
 import uuid
 from pathlib import Path
-from urllib.parse import quote
 
 import pytest
 
-from gateway.app import create_app
-from tenants.db import database
-from tests.conftest import ANY_USERNAME, Scim, assert_scim_error
+from tests.conftest import body_of, url, ANY_USERNAME, Scim, assert_scim_error
 
 SAMPLES_DIR = Path(__file__).parent / "samples" / "entra"
 SCIM_MEDIA_TYPE = "application/scim+json"
@@ -48,11 +45,8 @@ GROUP_PATCH_STATUS = 200  # design decision: the tutorial's 204 is replaced by 2
 # One app and database per module keeps the suite fast (building an app costs ~60 ms); every
 # test still gets a tenant of its own, so tests see only their own users and groups.
 @pytest.fixture(scope="module")
-def app(module_database_url):
-    application = create_app({"TESTING": True, "DATABASE_URL": module_database_url})
-    yield application
-    if not database.is_closed():
-        database.close()
+def app(module_app):
+    return module_app
 
 
 @pytest.fixture
@@ -76,31 +70,11 @@ def test_default_tenant_rejects_the_tutorials_non_email_username(client, make_te
 # --------------------------------------------------------------------------- helpers
 
 
-def url(path: str) -> str:
-    """``path`` with its query values percent-encoded (the samples print them raw)."""
-    base, sep, query = path.partition("?")
-    if not sep:
-        return path
-    parts = []
-    for pair in query.split("&"):
-        name, _, value = pair.partition("=")
-        parts.append(f"{name}={quote(value, safe='')}")
-    return base + "?" + "&".join(parts)
-
 
 def base_url(scim: Scim) -> str:
     """The absolute SCIM base URL the test client's requests resolve to."""
     return f"http://localhost{scim.base}"
 
-
-def body_of(response, status: int) -> dict | None:
-    """Assert the status and the SCIM media type; return the JSON body (None for 204)."""
-    assert response.status_code == status, (response.status_code, response.get_data(as_text=True))
-    if status == 204:
-        assert response.get_data() == b""
-        return None
-    assert response.mimetype == SCIM_MEDIA_TYPE, response.content_type
-    return response.get_json()
 
 
 def assert_meta(scim: Scim, resource: dict, resource_type: str, response=None) -> None:

@@ -7,13 +7,10 @@ and version included) is exactly as before, or was not created.
 from __future__ import annotations
 
 import time
-from urllib.parse import quote
 
 import pytest
 
-from gateway.app import create_app
-from tenants.db import database
-from tests.conftest import Scim, assert_scim_error
+from tests.conftest import body_of, url, Scim, assert_scim_error
 
 SCIM_MEDIA_TYPE = "application/scim+json"
 GROUP_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:Group"
@@ -24,11 +21,8 @@ UNKNOWN_ID = "00000000-0000-4000-8000-000000000000"
 # One app and database per module keeps the suite fast (building an app costs ~60 ms); every
 # test still gets a tenant of its own, so tests see only their own users and groups.
 @pytest.fixture(scope="module")
-def app(module_database_url):
-    application = create_app({"TESTING": True, "DATABASE_URL": module_database_url})
-    yield application
-    if not database.is_closed():
-        database.close()
+def app(module_app):
+    return module_app
 
 
 @pytest.fixture
@@ -43,25 +37,6 @@ def users(scim):
     return [scim.create_user(f"user{i}@example.com") for i in range(4)]
 
 
-def url(path: str) -> str:
-    """``path`` with its query values percent-encoded."""
-    base, sep, query = path.partition("?")
-    if not sep:
-        return path
-    parts = []
-    for pair in query.split("&"):
-        name, _, value = pair.partition("=")
-        parts.append(f"{name}={quote(value, safe='')}")
-    return base + "?" + "&".join(parts)
-
-
-def body_of(response, status: int):
-    assert response.status_code == status, (response.status_code, response.get_data(as_text=True))
-    if status == 204:
-        assert response.get_data() == b""
-        return None
-    assert response.mimetype == SCIM_MEDIA_TYPE, response.content_type
-    return response.get_json()
 
 
 def group_body(display_name, members=(), **attributes) -> dict:

@@ -26,12 +26,11 @@ from urllib.parse import quote
 
 import pytest
 
-from gateway.app import create_app
 from tenants.clock import utcnow
 from tenants.db import database
 from tenants.keys import fold
 from tenants.models import Group, Membership, Tenant, User, new_id
-from tests.conftest import ANY_USERNAME, Scim, assert_scim_error
+from tests.conftest import body_of, url, ANY_USERNAME, Scim, assert_scim_error
 
 SAMPLES_DIR = Path(__file__).parent / "samples" / "okta"
 SCIM_MEDIA_TYPE = "application/scim+json"
@@ -48,11 +47,8 @@ MEMBER_KEYS = {"value", "$ref", "display", "type"}
 
 # One app and database per module keeps the suite fast; every test still gets a tenant of its own.
 @pytest.fixture(scope="module")
-def app(module_database_url):
-    application = create_app({"TESTING": True, "DATABASE_URL": module_database_url})
-    yield application
-    if not database.is_closed():
-        database.close()
+def app(module_app):
+    return module_app
 
 
 @pytest.fixture
@@ -64,31 +60,11 @@ def tenant(make_tenant):
 # --------------------------------------------------------------------------- helpers
 
 
-def url(path: str) -> str:
-    """``path`` with its query values percent-encoded (the samples print them raw)."""
-    base, sep, query = path.partition("?")
-    if not sep:
-        return path
-    parts = []
-    for pair in query.split("&"):
-        name, _, value = pair.partition("=")
-        parts.append(f"{name}={quote(value, safe='')}")
-    return base + "?" + "&".join(parts)
-
 
 def lookup_path(user_name: str) -> str:
     """Okta's existence check, encoded exactly as Okta's reference prints it."""
     return f"/Users?filter=userName%20eq%20%22{quote(user_name, safe='')}%22&startIndex=1&count=100"
 
-
-def body_of(response, status: int) -> dict | None:
-    """Assert the status and the SCIM media type; return the JSON body (None for 204)."""
-    assert response.status_code == status, (response.status_code, response.get_data(as_text=True))
-    if status == 204:
-        assert response.get_data() == b""
-        return None
-    assert response.mimetype == SCIM_MEDIA_TYPE, response.content_type
-    return response.get_json()
 
 
 def assert_user(resource: dict, expected: dict) -> None:

@@ -7,13 +7,10 @@ was stored or changed (the whole resource, version included, is as before).
 from __future__ import annotations
 
 import time
-from urllib.parse import quote
 
 import pytest
 
-from gateway.app import create_app
-from tenants.db import database
-from tests.conftest import PATCH_SCHEMA, Scim, assert_scim_error
+from tests.conftest import body_of, url, PATCH_SCHEMA, Scim, assert_scim_error
 
 SCIM_MEDIA_TYPE = "application/scim+json"
 USER_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:User"
@@ -25,11 +22,8 @@ USER_KEYS = {"schemas", "id", "externalId", "userName", "name", "active", "meta"
 # One app and database per module keeps the suite fast (building an app costs ~60 ms); every
 # test still gets a tenant of its own, so tests see only their own users and groups.
 @pytest.fixture(scope="module")
-def app(module_database_url):
-    application = create_app({"TESTING": True, "DATABASE_URL": module_database_url})
-    yield application
-    if not database.is_closed():
-        database.close()
+def app(module_app):
+    return module_app
 
 
 @pytest.fixture
@@ -38,25 +32,6 @@ def tenant(make_tenant):
     return make_tenant()
 
 
-def url(path: str) -> str:
-    """``path`` with its query values percent-encoded."""
-    base, sep, query = path.partition("?")
-    if not sep:
-        return path
-    parts = []
-    for pair in query.split("&"):
-        name, _, value = pair.partition("=")
-        parts.append(f"{name}={quote(value, safe='')}")
-    return base + "?" + "&".join(parts)
-
-
-def body_of(response, status: int):
-    assert response.status_code == status, (response.status_code, response.get_data(as_text=True))
-    if status == 204:
-        assert response.get_data() == b""
-        return None
-    assert response.mimetype == SCIM_MEDIA_TYPE, response.content_type
-    return response.get_json()
 
 
 def user_body(user_name, **attributes) -> dict:
