@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
+
 from flask import jsonify
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
-from tenants.db import database
+from tenants.db import database, is_sqlite
 
 blp = Blueprint("ops", __name__, description="Health checks.")
 
@@ -25,6 +27,9 @@ class Ready(MethodView):
     @blp.alt_response(200, description='{"status": "ready"}', success=True)
     @blp.alt_response(503, description='{"status": "unavailable", "detail": ...}')
     def get(self):
+        if is_sqlite() and not os.path.isfile(database.obj.database):
+            # A pooled connection would still answer from the deleted file's inode.
+            return jsonify(status="unavailable", detail="database file missing"), 503
         try:
             database.connect(reuse_if_open=True)
             database.execute_sql("SELECT 1").fetchone()

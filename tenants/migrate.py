@@ -46,12 +46,21 @@ def runner(db: Database) -> Runner:
 
 def migrate(db: Database) -> list[str]:
     """Apply every pending migration to ``db``; return the names applied (empty if none)."""
-    close = db.connect(reuse_if_open=True)
-    try:
-        with _migration_lock(db):
+    if isinstance(db, SqliteDatabase):
+        with _migration_lock(db), _connected(db):  # the file lock first: connecting sets WAL mode
             return runner(db).up()
+    with _connected(db), _migration_lock(db):  # PostgreSQL's advisory lock needs the connection
+        return runner(db).up()
+
+
+@contextlib.contextmanager
+def _connected(db: Database):
+    """A connection for the block; closed afterwards only if this opened it."""
+    opened = db.connect(reuse_if_open=True)
+    try:
+        yield
     finally:
-        if close:
+        if opened:
             db.close()
 
 

@@ -15,8 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 import psycopg2
 import pytest
 import requests
-from peewee import SqliteDatabase
-from playhouse.pool import PooledPostgresqlDatabase
+from playhouse.pool import PooledSqliteDatabase, PooledPostgresqlDatabase
 
 from gateway.app import create_app
 from tenants import db as tenant_db
@@ -69,9 +68,22 @@ def test_postgresql_urls_get_a_pool(scheme):
     assert open_database(f"{scheme}://db.example.com/gateway", pool_size=3)._max_connections == 3
 
 
-def test_sqlite_is_not_pooled(tmp_path):
-    db = open_database(f"sqlite:///{tmp_path}/gw.db")
-    assert type(db) is SqliteDatabase
+def test_sqlite_is_pooled_and_keeps_its_pragmas_and_lower(tmp_path):
+    db = open_database(f"sqlite:///{tmp_path}/gw.db", pool_size=3)
+    assert isinstance(db, PooledSqliteDatabase) and db._max_connections == 3
+    with db.connection_context():
+        assert db.execute_sql("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert db.execute_sql("PRAGMA foreign_keys").fetchone()[0] == 1
+        assert db.execute_sql("SELECT lower('ÉLODIE')").fetchone()[0] == "élodie"
+    close_pool(db)
+
+
+def test_sqlite_requests_reuse_one_pooled_connection(tmp_path):
+    app = create_app({"TESTING": True, "DATABASE_URL": f"sqlite:///{tmp_path}/gw.db"})
+    client = app.test_client()
+    for _ in range(5):
+        assert client.get("/readyz").status_code == 200
+    assert len(database.obj._connections) == 1  # returned to the pool, not closed
 
 
 def test_pool_size_comes_from_the_configuration(monkeypatch, postgres_url):

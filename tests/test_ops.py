@@ -74,11 +74,12 @@ def test_readyz_follows_the_database_on_every_probe(tmp_path):
     assert client.get("/readyz").status_code == 200
     if not database.is_closed():
         database.close()
-    shutil.rmtree(folder)
+    moved = tmp_path / "moved-away"
+    shutil.move(folder, moved)  # the database file vanished (a pooled connection would not notice)
     folder.write_text("a file where the database folder should be")
     assert client.get("/readyz").status_code == 503
     folder.unlink()
-    folder.mkdir()
+    shutil.move(moved, folder)  # and came back
     assert client.get("/readyz").status_code == 200
 
 
