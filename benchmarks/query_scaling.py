@@ -48,11 +48,11 @@ import statistics
 import sys
 import tempfile
 import time
-import uuid
+
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator
-from urllib.parse import quote, urlsplit, urlunsplit
+from urllib.parse import quote, urlsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
@@ -61,6 +61,7 @@ if str(ROOT) not in sys.path:
 import peewee  # noqa: E402
 
 from gateway.app import create_app  # noqa: E402
+from tests.postgres import fresh_postgres_url  # noqa: E402  (one helper for tests and benchmarks)
 from tenants import services  # noqa: E402
 from tenants.clock import utcnow  # noqa: E402
 from tenants.db import database  # noqa: E402
@@ -71,7 +72,6 @@ TARGET_RATIO = 1.3
 PATCH_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 POSTGRES_ADMIN_URL = os.environ.get("SCIM_GATEWAY_BENCH_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
 CHUNK = 1000
-
 
 @dataclass(frozen=True)
 class Size:
@@ -86,12 +86,10 @@ class Size:
     full_patches: int
     warmup: int
 
-
 FULL = Size(small_users=1_000, large_users=100_000, small_members=100, large_members=50_000,
             lookups=200, patches=100, full_patches=20, warmup=20)
 QUICK = Size(small_users=1_000, large_users=10_000, small_members=100, large_members=5_000,
              lookups=100, patches=50, full_patches=10, warmup=10)
-
 
 @dataclass
 class Seeded:
@@ -106,7 +104,6 @@ class Seeded:
     @property
     def base(self) -> str:
         return f"/tenants/{self.slug}/scim/v2"
-
 
 @dataclass
 class Result:
@@ -127,9 +124,7 @@ class Result:
         ordered = sorted(self.samples)
         return ordered[max(0, -(-95 * len(ordered) // 100) - 1)]  # nearest rank
 
-
 # --------------------------------------------------------------------------- seeding
-
 
 def seed(slug: str, users: int, members: int) -> Seeded:
     """Create tenant ``slug`` with ``users`` users and one group of ``members`` of them."""
@@ -158,9 +153,7 @@ def seed(slug: str, users: int, members: int) -> Seeded:
                 ]).execute()
     return Seeded(slug=slug, token=token.secret, user_names=names, group_id=group.id, outsiders=ids[members:])
 
-
 # --------------------------------------------------------------------------- measuring
-
 
 class QueryCounter(logging.Handler):
     """Counts the SQL statements peewee logs (peewee logs each one at DEBUG)."""
@@ -171,7 +164,6 @@ class QueryCounter(logging.Handler):
 
     def emit(self, record):
         self.count += 1
-
 
 @contextlib.contextmanager
 def counting() -> Iterator[QueryCounter]:
@@ -185,7 +177,6 @@ def counting() -> Iterator[QueryCounter]:
         logger.removeHandler(counter)
         logger.setLevel(level)
 
-
 def timed(send: Callable[[], object]) -> float:
     start = time.perf_counter_ns()
     response = send()
@@ -193,7 +184,6 @@ def timed(send: Callable[[], object]) -> float:
     if response.status_code >= 300:
         raise SystemExit(f"request failed: {response.status_code} {response.get_data(as_text=True)[:500]}")
     return elapsed
-
 
 def run_interleaved(pairs: list[tuple[Result, Result]], small: list[list], large: list[list], warmup: int) -> None:
     """Time the small and the large tenant's requests alternately, so load on the machine hits both alike.
@@ -215,7 +205,6 @@ def run_interleaved(pairs: list[tuple[Result, Result]], small: list[list], large
             small_result.samples.append(timed(send_small))
             large_result.samples.append(timed(send_large))
 
-
 def lookups(client, tenant: Seeded, n: int, rng: random.Random) -> list[Callable[[], object]]:
     headers = {"Authorization": f"Bearer {tenant.token}"}
 
@@ -232,7 +221,6 @@ def lookups(client, tenant: Seeded, n: int, rng: random.Random) -> list[Callable
 
     return [[one(name)] for name in rng.sample(tenant.user_names, n)]
 
-
 def member_patches(client, tenant: Seeded, n: int, rng: random.Random, full: bool) -> list[list]:
     """``n`` steps ``[add, remove]``: add one outsider to the group, then remove it again."""
     headers = {"Authorization": f"Bearer {tenant.token}"}
@@ -247,7 +235,6 @@ def member_patches(client, tenant: Seeded, n: int, rng: random.Random, full: boo
          patch([{"op": "remove", "path": f'members[value eq "{user_id}"]'}])]
         for user_id in rng.sample(tenant.outsiders, n)
     ]
-
 
 def measure(url: str, size: Size, label: str) -> list[tuple[Result, Result]]:
     """Seed both tenants in the database at ``url`` and run every case; (small, large) pairs."""
@@ -297,39 +284,12 @@ def measure(url: str, size: Size, label: str) -> list[tuple[Result, Result]]:
         database.close()
     return pairs
 
-
 # --------------------------------------------------------------------------- databases
-
 
 @contextlib.contextmanager
 def sqlite_url() -> Iterator[str]:
     with tempfile.TemporaryDirectory(prefix="scim-bench-") as folder:
         yield f"sqlite:///{folder}/bench.db"
-
-
-@contextlib.contextmanager
-def postgres_url(admin_url: str) -> Iterator[str]:
-    """A fresh database on the server ``admin_url`` points at, dropped afterwards."""
-    import psycopg2
-    from psycopg2 import sql
-
-    name = f"scimgw_bench_{uuid.uuid4().hex[:12]}"
-    connection = psycopg2.connect(admin_url, connect_timeout=5)
-    connection.autocommit = True
-    try:
-        with connection.cursor() as cursor:
-            cursor.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-        parts = urlsplit(admin_url)
-        try:
-            yield urlunsplit((parts.scheme, parts.netloc, "/" + name, parts.query, parts.fragment))
-        finally:
-            if not database.is_closed():
-                database.close()
-            with connection.cursor() as cursor:
-                cursor.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
-    finally:
-        connection.close()
-
 
 def postgres_version(url: str) -> str:
     import psycopg2
@@ -339,9 +299,7 @@ def postgres_version(url: str) -> str:
             cursor.execute("SHOW server_version")
             return cursor.fetchone()[0]
 
-
 # --------------------------------------------------------------------------- report
-
 
 def cpu_model() -> str:
     with contextlib.suppress(OSError):
@@ -349,7 +307,6 @@ def cpu_model() -> str:
             if line.startswith("model name"):
                 return line.split(":", 1)[1].strip()
     return platform.processor() or "unknown"
-
 
 def machine(extra: list[str]) -> str:
     lines = [
@@ -359,7 +316,6 @@ def machine(extra: list[str]) -> str:
         *extra,
     ]
     return "\n".join(lines)
-
 
 def table(label: str, pairs: list[tuple[Result, Result]]) -> str:
     header = (f"{'case':<50} {'tenant':<16} {'n':>4} {'median ms':>10} {'p95 ms':>9} {'SQL':>4} "
@@ -372,7 +328,6 @@ def table(label: str, pairs: list[tuple[Result, Result]]) -> str:
             lines.append(f"{result.case:<50} {result.size:<16} {len(result.samples):>4} {result.median:>10.2f} "
                          f"{result.p95:>9.2f} {result.queries:>4} {tail:>12}")
     return "\n".join(lines)
-
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -387,7 +342,7 @@ def main(argv: list[str] | None = None) -> int:
     runs = [("SQLite", sqlite_url())]
     extra = []
     if args.postgres:
-        runs.append(("PostgreSQL", postgres_url(POSTGRES_ADMIN_URL)))
+        runs.append(("PostgreSQL", fresh_postgres_url(POSTGRES_ADMIN_URL)))
         extra.append(f"postgres: {postgres_version(POSTGRES_ADMIN_URL)} at "
                      f"{urlsplit(POSTGRES_ADMIN_URL).hostname}:{urlsplit(POSTGRES_ADMIN_URL).port or 5432}")
     command = "python " + " ".join(shlex.quote(a) for a in [os.path.relpath(__file__, ROOT), *sys.argv[1:]])
@@ -406,7 +361,6 @@ def main(argv: list[str] | None = None) -> int:
     print("up to PATCH_RESPONSE_MAX_MEMBERS (1,000) members answers 200 with every member, a larger one 204.")
     print(f"\nreproduce (from the repository root): {command}")
     return 0
-
 
 if __name__ == "__main__":
     sys.exit(main())

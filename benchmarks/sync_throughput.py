@@ -64,14 +64,15 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator
-from urllib.parse import quote, urlsplit, urlunsplit
+from typing import Callable
+from urllib.parse import quote, urlsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 import requests  # noqa: E402
+from tests.postgres import fresh_postgres_url  # noqa: E402  (one helper for tests and benchmarks)
 
 POSTGRES_ADMIN_URL = os.environ.get("SCIM_GATEWAY_BENCH_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
 PATCH_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
@@ -510,28 +511,6 @@ def start_ceiling(folder: Path, workers: int, threads: int) -> Server:
     return start("ceiling", command, dict(os.environ), folder / f"ceiling-{port}.log", port, workers)
 
 
-@contextlib.contextmanager
-def postgres_database(admin_url: str) -> Iterator[str]:
-    """A fresh database on the server ``admin_url`` points at, dropped afterwards."""
-    import psycopg2
-    from psycopg2 import sql
-
-    name = f"scimgw_bench_{uuid.uuid4().hex[:12]}"
-    connection = psycopg2.connect(admin_url, connect_timeout=5)
-    connection.autocommit = True
-    try:
-        with connection.cursor() as cursor:
-            cursor.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-        parts = urlsplit(admin_url)
-        try:
-            yield urlunsplit((parts.scheme, parts.netloc, "/" + name, parts.query, parts.fragment))
-        finally:
-            with connection.cursor() as cursor:
-                cursor.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
-    finally:
-        connection.close()
-
-
 def postgres_version(url: str) -> str:
     import psycopg2
 
@@ -850,7 +829,7 @@ def main(argv: list[str] | None = None) -> int:
         runs: list[tuple[str, Callable[[], contextlib.AbstractContextManager[str]]]] = [
             ("SQLite", lambda: contextlib.nullcontext(f"sqlite:///{folder}/gateway.db"))]
         if args.postgres:
-            runs.append(("PostgreSQL", lambda: postgres_database(POSTGRES_ADMIN_URL)))
+            runs.append(("PostgreSQL", lambda: fresh_postgres_url(POSTGRES_ADMIN_URL)))
         for label, database in runs:
             with database() as url:
                 gateway_run, ceiling_run, loads = run_database(label, url, folder, work, args)

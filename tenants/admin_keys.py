@@ -68,21 +68,12 @@ def authenticate(secret: str) -> AdminKey | None:
     return row
 
 
-def allows(key: AdminKey, slug: str) -> bool:
-    """True if ``key`` may administer tenant ``slug``."""
-    return key.tenants is None or slug in key.tenants
-
-
 def scope_of(key: AdminKey) -> list[str] | None:
-    """The slugs ``key`` is limited to, or ``None`` for every tenant.
-
-    ``JSONField`` writes ``None`` as ``{}``, so an unscoped key reads back with
-    ``tenants == {}``; only a list is a scope.
-    """
-    return list(key.tenants) if isinstance(key.tenants, list) else None
+    """The slugs ``key`` is limited to, or ``None`` for every tenant (stored as NULL)."""
+    return list(key.tenants) if key.tenants is not None else None
 
 
 def may_administer(key: AdminKey, slug: str) -> bool:
-    """True if ``key`` may administer tenant ``slug`` (robust to how "no scope" is stored)."""
+    """True if ``key`` may administer tenant ``slug``."""
     scope = scope_of(key)
     return scope is None or slug in scope

@@ -286,7 +286,3 @@ class GroupRepository(_Repository):
         """True if ``group`` has more than ``limit`` members (reads at most ``limit + 1`` index entries)."""
         return (Membership.select(Membership.user).where(Membership.group == group.id)
                 .offset(limit).limit(1).exists())
-
-    def count_members(self, group: Group) -> int:
-        """How many members ``group`` has."""
-        return Membership.select(fn.COUNT(Membership.user)).where(Membership.group == group.id).scalar()

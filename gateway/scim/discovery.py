@@ -67,11 +67,6 @@ def resource_types(hooks: TenantHooks, base_url: str) -> list[dict]:
     return [resource_type(hooks, kind, base_url) for kind in KINDS.values()]
 
 
-def find_resource_type(name: str) -> ResourceKind | None:
-    """The kind whose ResourceType id is ``name``, or ``None``."""
-    return next((kind for kind in KINDS.values() if kind.name == name), None)
-
-
 def schemas(hooks: TenantHooks) -> list[Schema]:
     """Every schema this tenant stores: each resource type's core schema and extensions."""
     return [schema for kind in KINDS.values() for schema in schemas_for(hooks, kind).stored.all]

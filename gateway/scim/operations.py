@@ -41,7 +41,7 @@ from .documents import MAX_STRING_LENGTH, document, project
 from .filter_sql import Column, FilterTarget, bytewise, compile_filter
 from .patch import MemberOp, member_values, parse_request, plan
 from .projection import Projection
-from .resources import KINDS, USERS, ResourceKind
+from .resources import USERS, ResourceKind, kind_named
 from .tenant_schema import schemas_for
 
 LOOKUP_LIMIT = 5
@@ -172,7 +172,9 @@ def lookup_ids(tenant: Tenant, resource_type: str, scim_filter: str) -> list[str
     It filters on the attributes with dedicated columns (userName, externalId, names,
     active, displayName, members, meta dates), which is what uniqueness checks need.
     """
-    kind = next(kind for kind in KINDS.values() if kind.name == resource_type)
+    kind = kind_named(resource_type)
+    if kind is None:
+        raise ValueError(f"No resource type {resource_type!r}.")
     where = compile_filter(filters.parse_filter(scim_filter), kind.filter_target)
     _, rows = kind.repository(tenant).page(where, 0, LOOKUP_LIMIT)
     return [row.id for row in rows]

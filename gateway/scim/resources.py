@@ -170,3 +170,8 @@ GROUPS = ResourceKind(
 )
 
 KINDS = {kind.endpoint: kind for kind in (USERS, GROUPS)}
+
+
+def kind_named(name: str) -> ResourceKind | None:
+    """The resource kind whose ResourceType name is ``name`` (``User``, ``Group``), or ``None``."""
+    return next((kind for kind in KINDS.values() if kind.name == name), None)

@@ -17,7 +17,7 @@ from ..errors import InvalidFilterError, InvalidValueError, NotFoundError, NotIm
 from . import api_schemas, discovery, filters, operations
 from .http import int_arg, json_body, json_object_body, query_arg, scim_response
 from .projection import Projection
-from .resources import GROUPS, USERS, ResourceKind
+from .resources import GROUPS, USERS, ResourceKind, kind_named
 
 blp = Blueprint(
     "scim",
@@ -285,7 +285,7 @@ class ResourceType(MethodView):
                       success=True, description="The ResourceType (RFC 7643 §6).")
     @_document_errors(401, 403, 404)
     def get(self, name):
-        kind = discovery.find_resource_type(name)
+        kind = kind_named(name)
         if kind is None:
             raise NotFoundError(f"No resource type {name!r}.")
         return scim_response(discovery.resource_type(g.hooks, kind, g.scim_base))
