@@ -5,11 +5,12 @@ from __future__ import annotations
 import logging
 
 from flask import Flask, g, request
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from tenants import db as tenant_db
 from tenants.migrate import migrate
 
-from . import config, errors, plugin_manager, ratelimit
+from . import access_log, auth_throttle, config, errors, plugin_manager, ratelimit, redact
 from .openapi import init_app as init_api
 from .openapi import is_scim_path, scim_error_response
 from . import request_id
@@ -54,6 +55,28 @@ def _init_request_stats(app: Flask) -> None:
         return response
 
 
+def _whole_number(app: Flask, key: str) -> int:
+    """The setting ``key`` as an int >= 0, or a start-up error naming it."""
+    value = app.config[key]
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise ValueError(f"{key} must be a whole number >= 0, not {value!r}.")
+    return value
+
+
+def _trust_proxies(app: Flask) -> None:
+    """Honour ``X-Forwarded-For/-Proto/-Host/-Port/-Prefix`` only from ``TRUSTED_PROXIES`` hops.
+
+    werkzeug's ProxyFix takes the *last* N values of each header (those the trusted
+    proxies appended), so a client cannot choose its own address or host by sending the
+    headers itself. With 0 (the default) the headers are ignored: Tenant URLs,
+    ``meta.location``, the client address in the logs and the failed-authentication
+    throttle all come from the request line and the socket.
+    """
+    hops = _whole_number(app, "TRUSTED_PROXIES")
+    if hops:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops, x_port=hops, x_prefix=hops)
+
+
 def _init_errors(app: Flask) -> None:
     @app.errorhandler(errors.ScimError)
     def _scim_error(error: errors.ScimError):
@@ -75,11 +98,15 @@ def create_app(test_config: dict | None = None) -> Flask:
     """
     app = Flask(__name__, instance_relative_config=True)
     config.load(app, test_config)
-    request_id.init_app(app)  # first: every answer, even a failed start of a request, has one
+    _trust_proxies(app)
+    access_log.init_app(app)  # first: it times the whole request and logs its final status
+    request_id.init_app(app)  # every answer, even a failed start of a request, has one
+    redact.init_app(app)
     _init_request_stats(app)
     _init_database(app)
     app.extensions["scim_gateway"] = plugin_manager.from_environment()
     ratelimit.init_app(app)
+    auth_throttle.init_app(app, _whole_number(app, "AUTH_FAILURES_PER_MINUTE"))
     api = init_api(app)
 
     from .admin import init_app as init_admin

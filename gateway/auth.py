@@ -25,8 +25,9 @@ def bearer_token() -> str | None:
 
 
 def public_base() -> str:
-    """``scheme://host`` for absolute URLs: ``PUBLIC_URL`` if configured, else the request's."""
-    return current_app.config["PUBLIC_URL"] or request.host_url.rstrip("/")
+    """``scheme://host[/prefix]`` for absolute URLs: ``PUBLIC_URL`` if configured, else the
+    request's (with the script root a trusted proxy's ``X-Forwarded-Prefix`` sets)."""
+    return current_app.config["PUBLIC_URL"] or request.url_root.rstrip("/")
 
 
 def tenant_scim_url(slug: str, base: str | None = None) -> str:

@@ -26,6 +26,20 @@ DEFAULTS = {
     # A PATCH of a group with more members than this answers 204 instead of listing them
     # all (RFC 7644 §3.5.2 allows either), unless the request names attributes to return.
     "PATCH_RESPONSE_MAX_MEMBERS": 1000,
+    # Limits on what one SCIM request may carry; each is refused with a SCIM error before
+    # anything is stored (docs/identity.md lists them with their errors):
+    # JSON nested deeper than this many levels: 400 invalidSyntax.
+    "MAX_JSON_DEPTH": 32,
+    # More operations in one PATCH: 413.
+    "PATCH_MAX_OPERATIONS": 1000,
+    # More member values in one POST/PUT/PATCH (summed over a PATCH's operations): 413.
+    "MAX_MEMBERS_PER_REQUEST": 10_000,
+    # More values in one multi-valued attribute other than members (emails...): 400 invalidValue.
+    "MAX_VALUES_PER_ATTRIBUTE": 100,
+    # Longer strings, in characters: 400 invalidValue. Attributes kept in a database column
+    # (userName, externalId, name.givenName/familyName, displayName, members) stop at 255,
+    # emails[].value at 254, whatever this says.
+    "MAX_STRING_LENGTH": 2048,
     # Run pending schema migrations when the app starts.
     "AUTO_MIGRATE": True,
     # PostgreSQL: connections each process keeps in its pool (requests wait for a free one).
@@ -41,6 +55,15 @@ DEFAULTS = {
     # No online validator: /docs must not send the spec's URL to a third-party site.
     "OPENAPI_SWAGGER_UI_CONFIG": {"validatorUrl": None},
     "JSON_SORT_KEYS": False,
+    # Logs (gateway.access_log): "json" (one JSON object a line) or "text" on stderr; empty:
+    # the gateway adds no handler and the host's logging decides (`serve` defaults to json).
+    "LOG_FORMAT": "",
+    # Reverse proxies in front of the gateway whose X-Forwarded-For/-Proto/-Host/-Port/-Prefix
+    # are trusted (werkzeug ProxyFix); 0: those headers are ignored.
+    "TRUSTED_PROXIES": 0,
+    # Failed authentications (401s) one client address may cause per minute before its
+    # requests without a current credential get 429 (gateway.auth_throttle); 0: no limit.
+    "AUTH_FAILURES_PER_MINUTE": 20,
 }
 
 

@@ -7,7 +7,7 @@ Counters use a moving window from the ``limits`` library (the engine behind
 flask-limiter; used directly because the tenant is only known after authentication,
 which runs in the SCIM blueprint, after flask-limiter's app-level check). They live in
 process memory, or in Redis when ``REDIS_URL`` is set so that every worker and host
-shares them.
+shares them. The same limiter counts failed authentications (:mod:`gateway.auth_throttle`).
 """
 
 from __future__ import annotations
@@ -34,6 +34,11 @@ def init_app(app: Flask) -> None:
     app.extensions[EXTENSION] = MovingWindowRateLimiter(storage)
 
 
+def limiter() -> MovingWindowRateLimiter:
+    """The current app's moving-window limiter (memory or Redis)."""
+    return current_app.extensions[EXTENSION]
+
+
 def check(hooks: TenantHooks, slug: str) -> None:
     """Count one request of tenant ``slug``; raise 429 with Retry-After when over its rate."""
     rate = hooks.rate_limit()
@@ -42,15 +47,15 @@ def check(hooks: TenantHooks, slug: str) -> None:
     items = hooks.memo.get(("rate_items", rate))
     if items is None:
         items = hooks.memo[("rate_items", rate)] = parse_many(rate)
-    limiter: MovingWindowRateLimiter = current_app.extensions[EXTENSION]
+    counters = limiter()
     for item in items:
         try:
-            allowed = limiter.hit(item, "scim-tenant", slug)
+            allowed = counters.hit(item, "scim-tenant", slug)
         except Exception:  # the counter store (Redis) is down: serve rather than refuse everyone
             log.exception("Rate-limit storage failed; request of tenant %r allowed", slug)
             return
         if not allowed:
-            reset = limiter.get_window_stats(item, "scim-tenant", slug).reset_time
+            reset = counters.get_window_stats(item, "scim-tenant", slug).reset_time
             raise TooManyRequestsError(
                 f"Tenant {slug!r} exceeded its rate limit of {rate}; retry after the time in Retry-After.",
                 retry_after=math.ceil(reset - time.time()),

@@ -2,7 +2,9 @@
 
 A client's ``X-Request-ID`` is kept when it is 1-64 characters of ``[A-Za-z0-9._-]``
 (so a load balancer's or an identity provider's id follows the request through); anything
-else is replaced by a new uuid4 hex. The id is in ``g.request_id`` for the whole request
+else is replaced by a new uuid4 hex, and so is a value holding ``scimgw_``, the start of
+every token and admin key: a secret pasted into the wrong header is never echoed, logged
+or written to the audit log. The id is in ``g.request_id`` for the whole request
 and in the response header of every answer, errors and 404s included. Log records get it
 as ``record.request_id`` (``-`` outside a request) through :class:`RequestIdFilter`.
 """
@@ -16,6 +18,8 @@ import uuid
 from flask import Flask, g, has_request_context, request
 from flask.logging import default_handler
 
+from tenants.secrets import SECRET_PREFIX
+
 HEADER = "X-Request-ID"
 _VALID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 
@@ -26,8 +30,10 @@ def new_id() -> str:
 
 
 def accept(value: str | None) -> str:
-    """The client's id if it is acceptable, else a new one."""
-    return value if value and _VALID.fullmatch(value) else new_id()
+    """The client's id if it is acceptable (and cannot be a secret), else a new one."""
+    if value and _VALID.fullmatch(value) and SECRET_PREFIX not in value:
+        return value
+    return new_id()
 
 
 def current() -> str | None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from gunicorn.app.base import BaseApplication
 
 
@@ -23,13 +25,19 @@ class GatewayServer(BaseApplication):
 
 
 def run(*, bind: str, workers: int, threads: int) -> None:
-    """Serve until stopped (SIGINT/SIGTERM): gthread workers, access log to stdout."""
+    """Serve until stopped (SIGINT/SIGTERM): gthread workers, logs on stderr.
+
+    Each request is logged once by the app (:mod:`gateway.access_log`), as JSON unless
+    ``SCIM_GATEWAY_LOG_FORMAT`` says ``text``; gunicorn's own access log is off, as its
+    plain-text line would repeat the request with its query string.
+    """
+    os.environ.setdefault("SCIM_GATEWAY_LOG_FORMAT", "json")  # read by every worker's create_app
     GatewayServer({
         "bind": bind,
         "workers": workers,
         "threads": threads,
         "worker_class": "gthread",
-        "accesslog": "-",
+        "accesslog": None,
         "timeout": 60,
         "graceful_timeout": 10,
         "control_socket_disable": True,
