@@ -10,15 +10,17 @@ membership is managed from the Group side, as Entra and Okta do.
 
 from __future__ import annotations
 
-from .schema import ENTERPRISE_USER_SCHEMA, GROUP_SCHEMA, USER_SCHEMA, Attribute, Schema
+from .schema import COLUMN_LENGTH, ENTERPRISE_USER_SCHEMA, GROUP_SCHEMA, USER_SCHEMA, Attribute, Schema
 
 A = Attribute
+EMAIL_LENGTH = 254  # RFC 5321 §4.5.3.1.3: the longest forward-path holds 254 characters of address
 
 
 def _multi(name: str, description: str, value_type: str = "string", extra: tuple[Attribute, ...] = (),
-           reference_types: tuple[str, ...] = ()) -> Attribute:
+           reference_types: tuple[str, ...] = (), max_length: int | None = None) -> Attribute:
     """An RFC 7643 §2.4 multi-valued attribute with value/display/type/primary."""
-    value = A("value", type=value_type, description=f"The {name} value.", reference_types=reference_types)
+    value = A("value", type=value_type, description=f"The {name} value.", reference_types=reference_types,
+              max_length=max_length)
     return A(
         name,
         type="complex",
@@ -48,12 +50,13 @@ USER_CATALOG = Schema(
     name="User",
     description="User Account",
     attributes=(
-        A("userName", required=True, uniqueness="server",
-          description="Unique identifier for the User, unique in the tenant regardless of case."),
+        A("userName", required=True, uniqueness="server", max_length=COLUMN_LENGTH, profile="identifier",
+          description="Unique identifier for the User, unique in the tenant regardless of case and "
+                      "Unicode normalization; control, invisible and compatibility characters are refused."),
         A("name", type="complex", description="The components of the user's real name.", sub_attributes=(
             A("formatted", description="The full name, formatted for display."),
-            A("familyName", description="The family name of the User."),
-            A("givenName", description="The given name of the User."),
+            A("familyName", description="The family name of the User.", max_length=COLUMN_LENGTH),
+            A("givenName", description="The given name of the User.", max_length=COLUMN_LENGTH),
             A("middleName", description="The middle name(s) of the User."),
             A("honorificPrefix", description="The honorific prefix(es) of the User."),
             A("honorificSuffix", description="The honorific suffix(es) of the User."),
@@ -68,7 +71,7 @@ USER_CATALOG = Schema(
         A("locale", description="The User's default location for localization."),
         A("timezone", description="The User's time zone in the IANA Time Zone database format."),
         A("active", type="boolean", description="The User's administrative status; false disables the user."),
-        _multi("emails", "Email addresses for the user."),
+        _multi("emails", "Email addresses for the user.", max_length=EMAIL_LENGTH),
         _multi("phoneNumbers", "Phone numbers for the User."),
         _multi("ims", "Instant messaging addresses for the User."),
         _multi("photos", "URLs of photos of the User.", "reference", reference_types=("external",)),
@@ -106,10 +109,11 @@ MEMBERS = A(
     multi_valued=True,
     description="The members of the Group (users only; nested groups are not supported).",
     sub_attributes=(
-        A("value", mutability="immutable", description="Identifier of the member User."),
+        A("value", mutability="immutable", description="Identifier of the member User.",
+          max_length=COLUMN_LENGTH),
         A("$ref", type="reference", mutability="immutable", reference_types=("User",),
           description="The URI of the member User."),
-        A("display", mutability="immutable",
+        A("display", mutability="immutable", max_length=COLUMN_LENGTH,
           description="A human-readable name for the member: as the client sent it, else the member's userName."),
         A("type", mutability="immutable", canonical_values=("User",),
           description="The type of the member: always 'User'."),
@@ -121,8 +125,9 @@ GROUP_CATALOG = Schema(
     name="Group",
     description="Group",
     attributes=(
-        A("displayName", required=True, uniqueness="server",
-          description="A human-readable name for the Group, unique in the tenant regardless of case."),
+        A("displayName", required=True, uniqueness="server", max_length=COLUMN_LENGTH, profile="free-form",
+          description="A human-readable name for the Group, unique in the tenant regardless of case and "
+                      "Unicode normalization; control and invisible characters are refused."),
         MEMBERS,
     ),
 )

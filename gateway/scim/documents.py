@@ -10,18 +10,26 @@ declared types. Client dialects are absorbed here, once:
   (``"name.givenName": "Ann"``);
 * booleans sent as the strings ``"True"``/``"False"`` (Entra);
 * ``null`` meaning "unassigned" (RFC 7643 §2.5).
+
+Limits are checked here too, before anything is stored: a multi-valued attribute holds
+at most ``MAX_VALUES_PER_ATTRIBUTE`` values (``members``: ``MAX_MEMBERS_PER_REQUEST``, a
+413), a string at most its attribute's fixed length or ``MAX_STRING_LENGTH`` characters,
+never NUL or a lone surrogate (neither can be stored), and userName and group
+displayName only the names :mod:`tenants.keys` accepts.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from ..errors import InvalidValueError
+from flask import current_app
+
+from tenants.keys import UnsafeName, check_free_form, check_identifier
+
+from ..errors import InvalidValueError, PayloadTooLargeError
 from .schema import Attribute, ResourceSchema, Schema, find
 
-MAX_STRING_LENGTH = 255
-MAX_VALUES = 100  # values of one multi-valued attribute (emails, phoneNumbers...)
-MAX_MEMBERS = 10_000  # members in one POST/PUT/PATCH value; larger groups grow by PATCH
+PROFILES = {"identifier": check_identifier, "free-form": check_free_form}
 IGNORED_ON_WRITE = frozenset({"schemas", "id", "meta"})
 
 
@@ -36,9 +44,10 @@ def coerce(attribute: Attribute, value: Any, *, label: str | None = None) -> Any
         return None
     if attribute.multi_valued:
         items = value if isinstance(value, list) else [value]
-        limit = MAX_MEMBERS if attribute.name == "members" else MAX_VALUES
-        if len(items) > limit:
-            raise InvalidValueError(f"Attribute '{label}' has {len(items)} values; the limit is {limit}.")
+        if attribute.name == "members":
+            check_member_count(len(items))
+        else:
+            check_value_count(label, len(items))
         single = Attribute(**{**attribute.__dict__, "multi_valued": False})
         return [coerce(single, item, label=label) for item in items if item is not None]
     if attribute.is_complex:
@@ -48,7 +57,7 @@ def coerce(attribute: Attribute, value: Any, *, label: str | None = None) -> Any
     if attribute.type == "boolean":
         return _boolean(value, label)
     if attribute.type in ("string", "reference", "dateTime", "binary"):
-        return _string(value, label)
+        return _string(attribute, value, label)
     if attribute.type == "integer":
         if isinstance(value, bool) or not isinstance(value, int):
             raise InvalidValueError(f"Attribute '{label}' must be an integer.")
@@ -56,15 +65,49 @@ def coerce(attribute: Attribute, value: Any, *, label: str | None = None) -> Any
     return value
 
 
-def _string(value: Any, label: str) -> str:
-    if not isinstance(value, str):
-        raise InvalidValueError(f"Attribute '{label}' must be a string, got {type(value).__name__}.")
+def check_value_count(label: str, count: int) -> None:
+    """400 ``invalidValue`` when a multi-valued attribute holds more than ``MAX_VALUES_PER_ATTRIBUTE``."""
+    limit = current_app.config["MAX_VALUES_PER_ATTRIBUTE"]
+    if count > limit:
+        raise InvalidValueError(f"Attribute '{label}' has {count} values; the limit is {limit}.")
+
+
+def check_member_count(count: int) -> None:
+    """413 when one request names more than ``MAX_MEMBERS_PER_REQUEST`` members."""
+    limit = current_app.config["MAX_MEMBERS_PER_REQUEST"]
+    if count > limit:
+        raise PayloadTooLargeError(
+            f"The request names {count} members; at most {limit} are accepted in one request "
+            "(MAX_MEMBERS_PER_REQUEST): send larger changes in several PATCH requests."
+        )
+
+
+def text(value: str, label: str, max_length: int | None = None) -> str:
+    """``value`` if it can be stored as text: no NUL, no lone surrogate, not too long."""
+    limit = current_app.config["MAX_STRING_LENGTH"]
+    if max_length is not None:
+        limit = min(limit, max_length)
+    if len(value) > limit:
+        raise InvalidValueError(f"Attribute '{label}' is {len(value)} characters long; the limit is {limit}.")
     if "\x00" in value:
         raise InvalidValueError(f"Attribute '{label}' must not contain NUL characters.")
-    if len(value) > MAX_STRING_LENGTH:
-        raise InvalidValueError(
-            f"Attribute '{label}' is {len(value)} characters long; the limit is {MAX_STRING_LENGTH}."
-        )
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate, which JSON's \\uD800 escapes can produce
+        raise InvalidValueError(f"Attribute '{label}' contains a lone UTF-16 surrogate: send valid Unicode text.") \
+            from None
+    return value
+
+
+def _string(attribute: Attribute, value: Any, label: str) -> str:
+    if not isinstance(value, str):
+        raise InvalidValueError(f"Attribute '{label}' must be a string, got {type(value).__name__}.")
+    text(value, label, attribute.max_length)
+    if attribute.profile is not None:
+        try:
+            PROFILES[attribute.profile](value)
+        except UnsafeName as reason:
+            raise InvalidValueError(f"Attribute '{label}' is refused: {reason}.") from None
     return value
 
 

@@ -1,17 +1,27 @@
-"""HTTP edges of the SCIM API: media types, JSON bodies, query parameters, responses."""
+"""HTTP edges of the SCIM API: media types, JSON bodies, query parameters, responses.
+
+A body is JSON as RFC 8259 defines it, or a 400 ``invalidSyntax``: valid UTF-8, no
+``NaN``/``Infinity`` (Python's parser accepts them, no other JSON reader does), no
+duplicate member names in one object (readers disagree on which one wins, so a proxy
+that checks one and the gateway that uses the other would not see the same request),
+integers of at most 4300 digits (Python's limit) and nested at most ``MAX_JSON_DEPTH``
+levels. The standard library parser is used because it is C code and stops with a
+``RecursionError`` around a thousand levels, before any deep document costs CPU or
+stack; the depth limit is then checked on the parsed value, without recursion.
+"""
 
 from __future__ import annotations
 
 import json
+from collections import Counter
 from typing import Any
 
-from flask import Response, request
+from flask import Response, current_app, request
 
 from ..errors import InvalidSyntaxError, InvalidValueError, PayloadTooLargeError, UnsupportedMediaTypeError
 
 SCIM_MEDIA_TYPE = "application/scim+json"
 ACCEPTED_MEDIA_TYPES = frozenset({SCIM_MEDIA_TYPE, "application/json"})
-MAX_JSON_DEPTH = 32
 
 
 def scim_response(body: Any = None, status: int = 200, headers: dict | None = None) -> Response:
@@ -23,18 +33,47 @@ def scim_response(body: Any = None, status: int = 200, headers: dict | None = No
 
 
 def _depth(value: Any, limit: int) -> int:
+    """How many objects and arrays nest in ``value`` (``{}`` is 1), counting stops past ``limit``."""
     stack = [(value, 1)]
     deepest = 0
     while stack:
         item, depth = stack.pop()
-        deepest = max(deepest, depth)
-        if deepest > limit:
-            return deepest
-        if isinstance(item, dict):
-            stack.extend((child, depth + 1) for child in item.values())
-        elif isinstance(item, list):
-            stack.extend((child, depth + 1) for child in item)
+        if isinstance(item, (dict, list)):
+            deepest = max(deepest, depth)
+            if deepest > limit:
+                return deepest
+            stack.extend((child, depth + 1) for child in (item.values() if isinstance(item, dict) else item))
     return deepest
+
+
+class _NotJson(ValueError):
+    """A construct Python's parser accepts but RFC 8259 JSON does not."""
+
+
+def _refuse_constant(name: str) -> Any:
+    raise _NotJson(f"{name} is not a JSON value")
+
+
+def _object(pairs: list[tuple[str, Any]]) -> dict:
+    result = dict(pairs)
+    if len(result) != len(pairs):
+        duplicate = next(key for key, count in Counter(key for key, _ in pairs).items() if count > 1)
+        raise _NotJson(f"the member name {duplicate!r} appears twice in one object")
+    return result
+
+
+def parse_json(raw: str) -> Any:
+    """``raw`` parsed as strict JSON (see the module docstring), or :class:`InvalidSyntaxError`."""
+    limit = current_app.config["MAX_JSON_DEPTH"]
+    try:
+        body = json.loads(raw, parse_constant=_refuse_constant, object_pairs_hook=_object)
+    except RecursionError:
+        raise InvalidSyntaxError(f"The request body nests deeper than {limit} levels.") from None
+    except ValueError as error:
+        raise InvalidSyntaxError(f"The request body is not valid JSON: {error}.") from None
+    if _depth(body, limit) > limit:
+        raise InvalidSyntaxError(f"The request body nests deeper than {limit} levels.")
+    return body
 
 
 def json_body() -> Any:
@@ -51,14 +90,10 @@ def json_body() -> Any:
         # A chunked body is cut at the limit by werkzeug; reaching it means it was larger.
         raise PayloadTooLargeError(f"The request body is larger than {limit} bytes.")
     try:
-        body = json.loads(raw.decode(request.mimetype_params.get("charset", "utf-8")))
+        decoded = raw.decode(request.mimetype_params.get("charset", "utf-8"))
     except (UnicodeDecodeError, LookupError):
         raise InvalidSyntaxError("The request body is not valid UTF-8 JSON.") from None
-    except (ValueError, RecursionError) as error:
-        raise InvalidSyntaxError(f"The request body is not valid JSON: {error}.") from None
-    if _depth(body, MAX_JSON_DEPTH) > MAX_JSON_DEPTH:
-        raise InvalidSyntaxError(f"The request body nests deeper than {MAX_JSON_DEPTH} levels.")
-    return body
+    return parse_json(decoded)
 
 
 def json_object_body() -> dict:

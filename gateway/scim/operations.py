@@ -37,11 +37,12 @@ from ..policy import (
 )
 from ..roles import user_info
 from . import filters
-from .documents import MAX_STRING_LENGTH, document, project
+from .documents import document, project
 from .filter_sql import Column, FilterTarget, bytewise, compile_filter
 from .patch import MemberOp, member_values, parse_request, plan
 from .projection import Projection
 from .resources import USERS, ResourceKind, kind_named
+from .schema import COLUMN_LENGTH
 from .tenant_schema import schemas_for
 
 LOOKUP_LIMIT = 5
@@ -236,8 +237,8 @@ def _stored(ctx: RequestContext, kind: ResourceKind, inbound: dict, current: dic
     doc.pop("members", None)
     _required(kind, doc)
     unique = kind.repository.unique_attribute  # userName / displayName: kept folded, unique
-    if len(fold(doc[unique])) > MAX_STRING_LENGTH:
-        raise InvalidValueError(f"'{unique}' is too long once case-folded ({MAX_STRING_LENGTH} at most).")
+    if len(fold(doc[unique])) > COLUMN_LENGTH:
+        raise InvalidValueError(f"'{unique}' is too long once case-folded ({COLUMN_LENGTH} at most).")
     ctx.hooks.validate(kind.name, doc, current)
     return doc
 

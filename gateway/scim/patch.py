@@ -18,15 +18,23 @@ import copy
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import InvalidPathError, InvalidSyntaxError, InvalidValueError, MutabilityError, NoTargetError
+from flask import current_app
+
+from ..errors import (
+    InvalidPathError,
+    InvalidSyntaxError,
+    InvalidValueError,
+    MutabilityError,
+    NoTargetError,
+    PayloadTooLargeError,
+)
 from . import filters as ast
-from .documents import MAX_MEMBERS, coerce, container, prune
+from .documents import check_member_count, check_value_count, coerce, container, prune, text
 from .filter_eval import matches, template
-from .schema import GROUP_SCHEMA, PATCH_OP_SCHEMA, USER_SCHEMA, Attribute, ResourceSchema
+from .schema import COLUMN_LENGTH, GROUP_SCHEMA, PATCH_OP_SCHEMA, USER_SCHEMA, Attribute, ResourceSchema
 
 OPERATIONS = ("add", "replace", "remove")
 READ_ONLY = frozenset({"id", "meta", "schemas"})
-MAX_OPERATIONS = 1000
 
 
 @dataclass(frozen=True)
@@ -78,8 +86,12 @@ def parse_request(body: Any) -> list[Operation]:
     operations = _case_insensitive(body, "Operations")
     if not isinstance(operations, list) or not operations:
         raise InvalidSyntaxError("A PATCH body needs a non-empty 'Operations' array.")
-    if len(operations) > MAX_OPERATIONS:
-        raise InvalidSyntaxError(f"A PATCH body may carry at most {MAX_OPERATIONS} operations.")
+    limit = current_app.config["PATCH_MAX_OPERATIONS"]
+    if len(operations) > limit:
+        raise PayloadTooLargeError(
+            f"The PATCH carries {len(operations)} operations; at most {limit} are accepted in one request "
+            "(PATCH_MAX_OPERATIONS): split it into several PATCH requests."
+        )
     return [_parse_operation(index, item) for index, item in enumerate(operations)]
 
 
@@ -144,6 +156,7 @@ def plan(schemas: ResourceSchema, document: dict, operations: list[Operation],
                     _apply_key(schemas, result, operation.op, key, value)
         else:
             _apply_path(schemas, result, operation)
+    check_member_count(sum(len(op.members) for op in result.member_ops))
     result.document = prune(result.document)
     for attribute in schemas.core.attributes:
         if attribute.required and result.document.get(attribute.name) in (None, ""):
@@ -221,6 +234,7 @@ def _apply_filtered(holder: dict, attribute: Attribute, where, sub: str | None, 
             if base is None:
                 raise NoTargetError(f"No value of '{attribute.name}' matches the path's filter.")
             items.append({**base, **update})
+            check_value_count(attribute.name, len(items))
         for i in hits:
             items[i] = {**items[i], **update}
     holder[attribute.name] = [item for item in (prune(item) for item in items) if item]
@@ -247,6 +261,7 @@ def _set(document: dict, attribute: Attribute, sub: str | None, value: Any, op: 
     if attribute.multi_valued and op == "add" and coerced is not None:
         existing = list(document.get(attribute.name) or [])
         coerced = existing + [item for item in coerced if item not in existing]
+        check_value_count(attribute.name, len(coerced))
     document[attribute.name] = coerced
 
 
@@ -265,8 +280,7 @@ def _remove(document: dict, attribute: Attribute, sub: str | None) -> None:
 def member_values(value: Any) -> dict[str, str | None]:
     """``{user id: display}`` of a ``members`` value (one member object or a list of them)."""
     items = value if isinstance(value, list) else [value]
-    if len(items) > MAX_MEMBERS:
-        raise InvalidValueError(f"At most {MAX_MEMBERS} members per request; send larger changes in batches.")
+    check_member_count(len(items))
     members: dict[str, str | None] = {}
     for item in items:
         member = item.get("value") if isinstance(item, dict) else None
@@ -277,11 +291,10 @@ def member_values(value: Any) -> dict[str, str | None]:
         member_type = _case_insensitive(item, "type")
         if isinstance(member_type, str) and member_type.lower() == "group":
             raise InvalidValueError("Nested groups are not supported: members must be users.")
-        if len(member) > 255 or "\x00" in member:
-            raise InvalidValueError("A member value must be an id of at most 255 characters.")
+        text(member, "members.value", COLUMN_LENGTH)
         display = _case_insensitive(item, "display")
-        if isinstance(display, str) and (len(display) > 255 or "\x00" in display):
-            raise InvalidValueError("A member display must be text of at most 255 characters.")
+        if isinstance(display, str):
+            text(display, "members.display", COLUMN_LENGTH)
         members[member] = display if isinstance(display, str) and display else None
     return members
 

@@ -36,6 +36,12 @@ class Attribute:
     sub_attributes: tuple["Attribute", ...] = field(default_factory=tuple)
     reference_types: tuple[str, ...] = ()
     canonical_values: tuple[str, ...] = ()
+    #: Longest string value, in characters, when fixed by storage (a database column) or a
+    #: standard; ``None``: the gateway-wide ``MAX_STRING_LENGTH``. Shown in the description.
+    max_length: int | None = None
+    #: Which names a string may hold (:mod:`tenants.keys`): ``"identifier"`` (userName),
+    #: ``"free-form"`` (group displayName) or ``None`` (any text without NUL or surrogates).
+    profile: str | None = None
 
     @property
     def key(self) -> str:
@@ -52,6 +58,13 @@ class Attribute:
         """True if a client may set this attribute."""
         return self.mutability in ("readWrite", "writeOnly", "immutable")
 
+    @property
+    def description_text(self) -> str:
+        """The description, with the length limit when it is fixed (SCIM has no field for it)."""
+        if self.max_length is None:
+            return self.description
+        return f"{self.description} At most {self.max_length} characters."
+
     def child(self, name: str) -> "Attribute | None":
         """The sub-attribute called ``name`` (any case), or ``None``."""
         return find(self.sub_attributes, name)
@@ -62,7 +75,7 @@ class Attribute:
             "name": self.name,
             "type": self.type,
             "multiValued": self.multi_valued,
-            "description": self.description,
+            "description": self.description_text,
             "required": self.required,
             "caseExact": self.case_exact,
             "mutability": self.mutability,
@@ -112,10 +125,15 @@ class Schema:
         }
 
 
+#: Width of the database columns that hold userName, externalId, name.givenName,
+#: name.familyName, group displayName and member ids: their values' longest length.
+COLUMN_LENGTH = 255
+
 EXTERNAL_ID = Attribute(
     "externalId",
     description="An identifier for the resource as defined by the provisioning client.",
     case_exact=True,
+    max_length=COLUMN_LENGTH,
 )
 
 
