@@ -67,8 +67,8 @@ class ConsoleSessionInterface(SecureCookieSessionInterface):
 
     The cookie is HttpOnly and SameSite=Lax (set in :func:`configure_cookie`), its path
     is the console's (it is never sent to the SCIM or admin APIs), and it is marked
-    Secure whenever the request came over HTTPS (``wsgi.url_scheme``, so behind a proxy
-    configure the proxy-fix of your server) or ``SESSION_COOKIE_SECURE`` is set.
+    Secure whenever the request came over HTTPS (``wsgi.url_scheme``, so behind a TLS-terminating
+    proxy set ``SCIM_GATEWAY_TRUSTED_PROXIES``) or ``SESSION_COOKIE_SECURE`` is set.
     """
 
     def get_cookie_secure(self, app: Flask) -> bool:
