@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 
 import swagger_ui_bundle
+from apispec import BasePlugin
 from flask import Blueprint, Flask, send_from_directory
 from flask_smorest import Api
 from werkzeug.exceptions import HTTPException
@@ -59,8 +60,54 @@ def scim_error_from_http(error: HTTPException) -> errors.ScimError:
     return scim_error
 
 
+_RETRY_AFTER = {"Retry-After": {"description": "Seconds to wait before retrying.", "schema": {"type": "integer"}}}
+_ANY_REQUEST = {
+    429: ("Too many requests: the tenant is over its rate, or this address made too many failed "
+          "authentications. Retry after the seconds in Retry-After.", _RETRY_AFTER),
+    500: ("The server could not complete the request; nothing was changed.", None),
+}
+
+
+def _error_response(description: str, media_type: str, schema: str, headers: dict | None) -> dict:
+    response = {"description": description,
+                "content": {media_type: {"schema": {"$ref": f"#/components/schemas/{schema}"}}}}
+    if headers:
+        response["headers"] = headers
+    return response
+
+
+class AnyRequestErrors(BasePlugin):
+    """apispec plugin: document on every SCIM and admin operation the errors any request may get.
+
+    flask-smorest's catch-all ``default`` response is turned off (it would make every status
+    code "documented", in the admin API's JSON shape even under SCIM paths), so each status
+    an operation answers is listed with its real media type and body: 429 (rate limits,
+    with ``Retry-After``) and 500 on every operation, in the SCIM error shape under SCIM
+    paths and in flask-smorest's shape under ``/admin/v1``.
+    """
+
+    def operation_helper(self, path=None, operations=None, **kwargs):
+        """Add the any-request errors to each operation of ``path``."""
+        if is_scim_path(path or ""):
+            shape = ("application/scim+json", "ScimErrorBody")
+        elif (path or "").startswith("/admin/"):
+            shape = ("application/json", "Error")
+        else:
+            return
+        for operation in (operations or {}).values():
+            responses = operation.setdefault("responses", {})
+            for code, (description, headers) in _ANY_REQUEST.items():
+                responses.setdefault(str(code), _error_response(description, *shape, headers))
+
+
 class GatewayApi(Api):
-    """flask-smorest's Api, answering HTTP errors under SCIM paths in the SCIM shape."""
+    """flask-smorest's Api, answering HTTP errors under SCIM paths in the SCIM shape.
+
+    Operations list the statuses they answer; there is no catch-all ``default`` response
+    (see :class:`AnyRequestErrors`).
+    """
+
+    DEFAULT_ERROR_RESPONSE_NAME = None
 
     def handle_http_exception(self, error):
         """SCIM error body for SCIM paths; flask-smorest's JSON error elsewhere (admin API)."""
@@ -74,6 +121,7 @@ class GatewayApi(Api):
 def init_app(app: Flask) -> GatewayApi:
     """Build the Api for ``app``, register the docs assets, and return it."""
     api = GatewayApi(app, spec_kwargs={
+        "extra_plugins": [AnyRequestErrors()],
         "info": {
             "description": (
                 "Multi-tenant SCIM 2.0 provisioning gateway. Each tenant has a Tenant URL "

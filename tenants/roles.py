@@ -37,7 +37,7 @@ def check_permissions(permissions: Iterable[str]) -> list[str]:
     """``permissions`` sorted and de-duplicated, or :class:`RoleError` for a malformed one."""
     result = sorted(set(permissions))
     for permission in result:
-        if not isinstance(permission, str) or not PERMISSION_PATTERN.match(permission):
+        if not isinstance(permission, str) or not PERMISSION_PATTERN.fullmatch(permission):
             raise RoleError(
                 f"Invalid permission {permission!r}: use 1-100 letters, digits and . _ : * -"
             )

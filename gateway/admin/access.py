@@ -135,6 +135,8 @@ class RoleItem(MethodView):
         Members of the groups mapped to the role hold the new permissions at once.
         """
         role = _role_or_404(role_id)
+        if not body:  # nothing to change: no write, no audit event (as for a tenant)
+            return role_json(role)
         try:
             with write_transaction():
                 role = catalog.update_role(role, **body)

@@ -3,8 +3,9 @@
 Request schemas derive from :class:`Strict`: an unknown field is an error (``unknown =
 RAISE``), and JSON types are taken literally (``"true"`` is not a boolean, ``"10"`` is not
 an integer), so a typo or a wrong type is a 400 naming the field instead of a silent
-no-op. Response schemas document the answer in ``/openapi.json``; every field carries an
-example.
+no-op. Their strings are :class:`Text`: one that no database can store (a NUL, a lone
+surrogate) is a 400 too, never a 500. Response schemas document the answer in
+``/openapi.json``; every field carries an example.
 """
 
 from __future__ import annotations
@@ -35,6 +36,31 @@ class StrictBoolean(fields.Boolean):
         return value
 
 
+def storable(value: str) -> bool:
+    """True if ``value`` can be stored and looked up as text: no NUL (PostgreSQL refuses it
+    in text) and no lone UTF-16 surrogate (which JSON's ``\\ud800`` escapes can produce and
+    no database driver can encode)."""
+    if "\x00" in value:
+        return False
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+class Text(fields.String):
+    """A string that can be stored (:func:`storable`); every text input of the admin API is one."""
+
+    default_error_messages = {"unstorable": "Must not contain NUL characters or lone UTF-16 surrogates."}
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        text = super()._deserialize(value, attr, data, **kwargs)
+        if not storable(text):
+            raise self.make_error("unstorable")
+        return text
+
+
 class Strict(Schema):
     """Base of every request schema: unknown fields are rejected, not ignored."""
 
@@ -43,7 +69,7 @@ class Strict(Schema):
 
 
 def _permission(value: str) -> None:
-    if not PERMISSION_PATTERN.match(value):
+    if not PERMISSION_PATTERN.fullmatch(value):  # match() would let a trailing newline through
         raise ValidationError("Use 1-100 letters, digits and . _ : * -")
 
 
@@ -72,7 +98,7 @@ class PageArgs(Schema):
 class SearchPageArgs(PageArgs):
     """Paging plus ``?q=``, a case-insensitive search."""
 
-    q = fields.String(validate=validate.Length(max=255), metadata={
+    q = Text(validate=validate.Length(max=255), metadata={
         "description": "Part of the userName, givenName or familyName, case-insensitively.",
         "example": "smith"})
 
@@ -91,17 +117,17 @@ class Paged(Schema):
 class TenantCreateArgs(Strict):
     """Body of ``POST /admin/v1/tenants``."""
 
-    slug = fields.String(required=True, validate=validate.Length(min=1, max=63), metadata={
+    slug = Text(required=True, validate=validate.Length(min=1, max=63), metadata={
         "description": "Lower-case DNS label: letters, digits and hyphens; part of the Tenant URL.",
         "example": "contoso"})
-    name = fields.String(validate=validate.Length(min=1, max=200), metadata={
+    name = Text(validate=validate.Length(min=1, max=200), metadata={
         "description": "Display name (default: the slug).", "example": "Contoso Ltd"})
 
 
 class TenantPatchArgs(Strict):
     """Body of ``PATCH /admin/v1/tenants/<slug>``: any of the fields."""
 
-    name = fields.String(validate=validate.Length(min=1, max=200), metadata={"example": "Contoso Ltd"})
+    name = Text(validate=validate.Length(min=1, max=200), metadata={"example": "Contoso Ltd"})
     enabled = StrictBoolean(metadata={
         "description": "false: the tenant's SCIM requests get 403 from the next request on.",
         "example": False})
@@ -159,18 +185,18 @@ class TokenSchema(Schema):
 class RoleCreateArgs(Strict):
     """Body of ``POST /admin/v1/tenants/<slug>/roles``."""
 
-    name = fields.String(required=True, validate=validate.Length(min=1, max=255), metadata={
+    name = Text(required=True, validate=validate.Length(min=1, max=255), metadata={
         "description": "Unique in the tenant, case-insensitively.", "example": "Report viewer"})
     permissions = _permissions(required=True)
-    description = fields.String(validate=validate.Length(max=2000), metadata={"example": "Reads reports."})
+    description = Text(validate=validate.Length(max=2000), metadata={"example": "Reads reports."})
 
 
 class RolePatchArgs(Strict):
     """Body of ``PATCH /admin/v1/tenants/<slug>/roles/<role_id>``: any of the fields."""
 
-    name = fields.String(validate=validate.Length(min=1, max=255), metadata={"example": "Report viewer"})
+    name = Text(validate=validate.Length(min=1, max=255), metadata={"example": "Report viewer"})
     permissions = _permissions()
-    description = fields.String(validate=validate.Length(max=2000), metadata={"example": "Reads reports."})
+    description = Text(validate=validate.Length(max=2000), metadata={"example": "Reads reports."})
 
 
 class RoleSchema(Schema):
@@ -195,7 +221,7 @@ class RoleRefSchema(Schema):
 class RoleIdsArgs(Strict):
     """``{"roles": [role ids]}``: exactly the roles to hold afterwards (``[]``: none)."""
 
-    roles = fields.List(fields.String(validate=validate.Length(min=1, max=36)), required=True,
+    roles = fields.List(Text(validate=validate.Length(min=1, max=36)), required=True,
                         validate=validate.Length(max=1000), metadata={"example": [ROLE_ID_EXAMPLE]})
 
 
@@ -295,10 +321,10 @@ class AuditTimeArgs(Schema):
 class AuditQueryArgs(PageArgs, AuditTimeArgs):
     """Filters and paging of ``GET /admin/v1/tenants/<slug>/audit``."""
 
-    actor = fields.String(validate=validate.Length(min=1, max=120), metadata={
+    actor = Text(validate=validate.Length(min=1, max=120), metadata={
         "description": "Exactly this actor: token:<token prefix>, admin:<admin key name> or cli.",
         "example": "admin:alice"})
-    resource = fields.String(validate=validate.Length(min=1, max=255), metadata={
+    resource = Text(validate=validate.Length(min=1, max=255), metadata={
         "description": "A resource id (user, group, role id, tenant slug, token prefix) or a resource "
                        "type (User, Group, Role, Tenant, Token), case-insensitively for types.",
         "example": USER_ID_EXAMPLE})

@@ -37,6 +37,15 @@ class UserResource(Schema):
     meta = fields.Nested(Meta, dump_only=True)
 
 
+class UserResponse(UserResource):
+    """A User as answered: ``attributes``/``excludedAttributes`` may leave out anything but
+    ``id`` and ``schemas`` (RFC 7643 §2.4: returned "always")."""
+
+    schemas = fields.List(fields.String(), required=True, metadata={"example": [USER_SCHEMA]})
+    id = fields.String(required=True, metadata={"example": "2819c223-7f76-453a-919d-413861904646"})
+    userName = fields.String(metadata={"example": "bjensen@example.com"})
+
+
 class Member(Schema):
     value = fields.String(required=True, metadata={"example": "2819c223-7f76-453a-919d-413861904646"})
     ref = fields.Url(data_key="$ref", dump_only=True)
@@ -55,6 +64,15 @@ class GroupResource(Schema):
     meta = fields.Nested(Meta, dump_only=True)
 
 
+class GroupResponse(GroupResource):
+    """A Group as answered: ``attributes``/``excludedAttributes`` may leave out anything but
+    ``id`` and ``schemas`` (RFC 7643 §2.4: returned "always")."""
+
+    schemas = fields.List(fields.String(), required=True, metadata={"example": [GROUP_SCHEMA]})
+    id = fields.String(required=True)
+    displayName = fields.String(metadata={"example": "Sales Reps"})
+
+
 class _ListResponse(Schema):
     schemas = fields.List(fields.String(), metadata={"example": [LIST_RESPONSE_SCHEMA]})
     totalResults = fields.Integer(metadata={"example": 1})
@@ -63,11 +81,11 @@ class _ListResponse(Schema):
 
 
 class UserListResponse(_ListResponse):
-    Resources = fields.List(fields.Nested(UserResource))
+    Resources = fields.List(fields.Nested(UserResponse))
 
 
 class GroupListResponse(_ListResponse):
-    Resources = fields.List(fields.Nested(GroupResource))
+    Resources = fields.List(fields.Nested(GroupResponse))
 
 
 class PatchOperation(Schema):

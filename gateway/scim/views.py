@@ -141,8 +141,9 @@ def _search_query() -> operations.ListQuery:
                        body.get("sortby"), body.get("sortorder"))
 
 
-def _register(kind: ResourceKind, resource_schema, list_schema) -> None:
-    """Route the collection and item views of ``kind`` (Users or Groups)."""
+def _register(kind: ResourceKind, request_schema, resource_schema, list_schema) -> None:
+    """Route the collection and item views of ``kind`` (Users or Groups); bodies sent are
+    ``request_schema``, resources answered ``resource_schema``."""
 
     class Collection(MethodView):
         @blp.doc(summary=f"List or filter {kind.endpoint}", parameters=_LIST_PARAMETERS)
@@ -154,7 +155,7 @@ def _register(kind: ResourceKind, resource_schema, list_schema) -> None:
 
         @blp.doc(summary=f"Create a {kind.name}",
                  requestBody={"required": True,
-                              "content": {"application/scim+json": {"schema": resource_schema}}})
+                              "content": {"application/scim+json": {"schema": request_schema}}})
         @blp.alt_response(201, schema=resource_schema, content_type="application/scim+json", success=True,
                           description=f"The created {kind.name}; Location is its meta.location.")
         @_document_errors(400, 401, 403, 409, 413, 415)
@@ -176,7 +177,7 @@ def _register(kind: ResourceKind, resource_schema, list_schema) -> None:
 
         @blp.doc(summary=f"Replace a {kind.name}",
                  requestBody={"required": True,
-                              "content": {"application/scim+json": {"schema": resource_schema}}})
+                              "content": {"application/scim+json": {"schema": request_schema}}})
         @blp.alt_response(200, schema=resource_schema, content_type="application/scim+json", success=True,
                           description=f"The replaced {kind.name}.")
         @_document_errors(400, 401, 403, 404, 409, 412, 413, 415)
@@ -241,8 +242,8 @@ _LIST_PARAMETERS = [
     *_PROJECTION_PARAMETERS,
 ]
 
-_register(USERS, api_schemas.UserResource, api_schemas.UserListResponse)
-_register(GROUPS, api_schemas.GroupResource, api_schemas.GroupListResponse)
+_register(USERS, api_schemas.UserResource, api_schemas.UserResponse, api_schemas.UserListResponse)
+_register(GROUPS, api_schemas.GroupResource, api_schemas.GroupResponse, api_schemas.GroupListResponse)
 
 
 @blp.route("/.search", endpoint="search")
