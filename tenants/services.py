@@ -17,6 +17,7 @@ from . import secrets as tokens
 from .clock import utcnow
 from .db import database
 from .models import Tenant, TenantToken
+from .prepared import Prepared
 
 SLUG_PATTERN = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
 
@@ -163,18 +164,19 @@ def token_summaries(tenant: Tenant) -> list[dict]:
     ]
 
 
+_TOKEN_BY_DIGEST = Prepared(
+    lambda digest: TenantToken.select(TenantToken, Tenant).join(Tenant).where(TenantToken.digest == digest).limit(1)
+)
+
+
 def authenticate(secret: str) -> TenantToken | None:
     """The current token whose secret is ``secret`` (with its tenant loaded), else ``None``.
 
-    One indexed query on the digest; the final comparison is constant-time.
+    One indexed query on the digest (its SQL built once: this runs on every SCIM
+    request); the final comparison is constant-time.
     """
     wanted = tokens.digest(secret)
-    row = (
-        TenantToken.select(TenantToken, Tenant)
-        .join(Tenant)
-        .where(TenantToken.digest == wanted)
-        .first()
-    )
+    row = _TOKEN_BY_DIGEST.first(wanted)
     if row is None or not hmac.compare_digest(row.digest, wanted) or not token_is_current(row):
         return None
     return row

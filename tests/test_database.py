@@ -3,11 +3,14 @@
 A request checks a pooled connection out and gives it back at teardown, so sequential
 requests reuse one PostgreSQL session instead of connecting each time; concurrent
 requests never hold more sessions than ``DB_POOL_SIZE``; a pool survives its sessions
-being killed (a database restart); a forked child never touches its parent's sessions.
+being killed (a database restart) without pinging on every checkout; a forked child never
+touches its parent's sessions. SQLite write transactions queue on a lock that other
+processes see; prepared queries bind new values to SQL built once.
 """
 
 from __future__ import annotations
 
+import fcntl
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -219,3 +222,85 @@ def test_serve_on_postgresql_with_several_workers(tmp_path, postgres_url):
     finally:
         stop_server(server.process)
     assert "Traceback" not in server.log.read_text()
+
+
+def test_the_sqlite_write_lock_excludes_other_processes_until_released(tmp_path):
+    db = open_database(f"sqlite:///{tmp_path}/gw.db")
+    lock_path = db.write_lock.path
+
+    def other_process_can_take_it() -> bool:
+        read, write = os.pipe()
+        child = os.fork()
+        if child == 0:  # pragma: no cover - runs in the child
+            try:
+                fd = os.open(lock_path, os.O_RDWR)
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    answer = b"yes"
+                except BlockingIOError:
+                    answer = b"no"
+                os.write(write, answer)
+            finally:
+                os._exit(0)
+        os.close(write)
+        with os.fdopen(read, "rb") as pipe:
+            answer = pipe.read()
+        os.waitpid(child, 0)
+        return answer == b"yes"
+
+    with db.write_lock.held():
+        assert not other_process_can_take_it()
+    assert other_process_can_take_it()
+    close_pool(db)
+
+
+def test_sqlite_write_transactions_take_the_write_lock_and_nest_as_savepoints(tmp_path):
+    app = create_app({"TESTING": True, "DATABASE_URL": f"sqlite:///{tmp_path}/gw.db"})
+    lock = database.obj.write_lock
+    with app.app_context(), database.connection_context():
+        with tenant_db.write_transaction():
+            assert lock._threads.locked()
+            with tenant_db.write_transaction():  # a savepoint: the lock is not taken twice
+                services.create_tenant("acme")
+        assert not lock._threads.locked()
+        assert services.get_tenant("acme").slug == "acme"
+    close_pool()
+
+
+def test_prepared_queries_bind_new_values_and_refuse_converted_arguments(tmp_path):
+    from tenants.models import Tenant
+    from tenants.prepared import Prepared
+
+    app = create_app({"TESTING": True, "DATABASE_URL": f"sqlite:///{tmp_path}/gw.db"})
+    with app.app_context(), database.connection_context():
+        first, _ = services.create_tenant("first")
+        services.create_tenant("second")
+        by_slug = Prepared(lambda slug, tenant_id: Tenant.select().where((Tenant.slug == slug) & (Tenant.id >= tenant_id)))
+        assert by_slug.first("second", first.id).slug == "second"
+        assert by_slug.first("first", first.id).id == first.id
+        assert by_slug.first("first", first.id + 1) is None
+        assert by_slug.first("nobody", 0) is None
+        folded = Prepared(lambda slug: Tenant.select().where(Tenant.slug == slug.upper()))
+        with pytest.raises(ValueError, match="unchanged"):
+            folded.first("first")
+    close_pool()
+
+
+def test_a_pooled_postgresql_checkout_sends_nothing_to_the_server(postgres_url):
+    db = open_database(postgres_url)
+    name = postgres_url.rsplit("/", 1)[-1]
+
+    def last_statement(backend: int) -> str:
+        with psycopg2.connect(postgres_url.rsplit("/", 1)[0] + "/postgres") as admin, admin.cursor() as cursor:
+            cursor.execute("SELECT query FROM pg_stat_activity WHERE datname = %s AND pid = %s", (name, backend))
+            query = cursor.fetchone()[0]
+        admin.close()
+        return query
+
+    with db.connection_context():
+        backend = db.execute_sql("SELECT pg_backend_pid()").fetchone()[0]
+        db.execute_sql("SELECT 'last statement before check-in'")
+    with db.connection_context():  # the same pooled session, checked out again
+        assert last_statement(backend) == "SELECT 'last statement before check-in'"  # no ping was sent
+        assert db.execute_sql("SELECT pg_backend_pid()").fetchone()[0] == backend
+    close_pool(db)

@@ -89,3 +89,31 @@ def test_adding_members_costs_the_same_queries_on_a_small_and_a_large_group(clie
     assert len(small_queries) == len(large_queries)
     with database.connection_context():
         assert Membership.select().where(Membership.group == large_group).count() == 10050
+
+
+def test_writes_answer_from_the_row_they_wrote_without_reading_it_again(scim, tenant):
+    ids, group_id = seed("acme", 3, 0)
+    created = queries(lambda: scim.post("/Users", {"userName": "new@example.com"}))
+    inserted = next(i for i, sql in enumerate(created) if sql.startswith('INSERT INTO "scim_user"'))
+    assert not any('FROM "scim_user"' in sql for sql in created[inserted:]), created
+    patched = queries(lambda: scim.patch(f"/Users/{ids[0]}", [{"op": "replace", "path": "name.givenName",
+                                                              "value": "Ada"}]))
+    assert sum('FROM "scim_user"' in sql for sql in patched) == 1, patched  # the read it changes
+    update = next(sql for sql in patched if sql.startswith('UPDATE "scim_user"'))
+    assert '"given_name"' in update and '"user_name"' not in update, update  # only what changed
+    assert scim.get(f"/Users/{ids[0]}").get_json()["name"]["givenName"] == "Ada"
+    answered = scim.post("/Users", {"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+                                    "userName": "Second@Example.com", "name": {"familyName": "B", "givenName": "A"},
+                                    "externalId": "x-2", "active": False})
+    assert answered.status_code == 201
+    assert answered.get_json() == scim.get(f"/Users/{answered.get_json()['id']}").get_json()
+
+
+def test_a_member_patch_reads_the_group_and_its_affected_members_once(scim, tenant):
+    ids, group_id = seed("acme", 20, 5)
+    operations = [{"op": "add", "path": "members", "value": [{"value": i} for i in ids[3:10]]}]
+    statements = queries(lambda: scim.patch(f"/Groups/{group_id}?excludedAttributes=members", operations))
+    assert sum('FROM "scim_group"' in sql for sql in statements) == 1, statements
+    assert sum(sql.startswith('SELECT "t1"."user_id" FROM "membership"') for sql in statements) == 1, statements
+    members = scim.get(f"/Groups/{group_id}").get_json()["members"]
+    assert sorted(member["value"] for member in members) == sorted(ids[:10])

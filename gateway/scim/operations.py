@@ -199,8 +199,12 @@ def get_resource(ctx: RequestContext, kind: ResourceKind, resource_id: str, proj
     """``(row, rendered resource)`` of one resource, or :class:`NotFoundError`."""
     repository = kind.repository(ctx.tenant)
     row = _load(kind, repository, resource_id)
-    members = _members_for(kind, repository, [row], projection)
-    return row, _render(kind, row, ctx.base_url, projection, members)
+    return row, _rendered(ctx, kind, repository, row, projection)
+
+
+def _rendered(ctx: RequestContext, kind: ResourceKind, repository, row, projection: Projection) -> dict:
+    """``row`` rendered for an answer, with its members read if the projection wants them."""
+    return _render(kind, row, ctx.base_url, projection, _members_for(kind, repository, [row], projection))
 
 
 def _required(kind: ResourceKind, doc: dict) -> None:
@@ -315,7 +319,7 @@ def create_resource(ctx: RequestContext, kind: ResourceKind, body: dict, project
 
     row, doc = _storage_errors(write)
     _notify(ctx, "create", kind, row.id, attributes=sorted(doc), members_added=sorted(members or []))
-    return get_resource(ctx, kind, row.id, projection)
+    return row, _rendered(ctx, kind, repository, row, projection)  # the row as written: no second read
 
 
 def replace_resource(ctx: RequestContext, kind: ResourceKind, resource_id: str, body: dict,
@@ -340,8 +344,7 @@ def replace_resource(ctx: RequestContext, kind: ResourceKind, resource_id: str, 
             inbound_full = {**{k: current[k] for k in kind.kept_on_replace if k in current}, **inbound}
             doc = _stored(ctx, kind, inbound_full, {**current, "id": row.id})
             action = _store(ctx, kind, repository, row, doc, "replace")
-            added = set(members or ()) - repository.member_ids(row, among=members) if members else set()
-            removed = repository.replace_members(row, members) if members is not None else []
+            added, removed = repository.replace_members(row, members) if members is not None else (set(), [])
             disabled = _members_removed(ctx, row, removed)
             changed = _changed_keys(current, doc)
             _audit(ctx, action, kind, row.id, {"attributes": changed, **_member_summary(added, removed, disabled),
@@ -350,14 +353,14 @@ def replace_resource(ctx: RequestContext, kind: ResourceKind, resource_id: str, 
 
     row, before, after, action, removed = _storage_errors(write)
     _notify(ctx, action, kind, row.id, attributes=_changed_keys(before, after), members_removed=removed[:100])
-    return _after_write(ctx, kind, row, projection)
+    return _after_write(ctx, kind, repository, row, action, projection)
 
 
-def _after_write(ctx: RequestContext, kind: ResourceKind, row, projection: Projection):
-    repository = kind.repository(ctx.tenant)
-    if repository.get(row.id) is None:  # deprovisioned by policy (tombstoned or deleted)
+def _after_write(ctx: RequestContext, kind: ResourceKind, repository, row, action: str, projection: Projection):
+    """``(row, answer)`` of a replace or patch: ``row`` as the write left it (not read again)."""
+    if action in ("tombstone", "delete"):  # deprovisioned by policy: gone from SCIM
         return row, projection.apply(kind.render(row, ctx.base_url, [] if kind.has_members else None))
-    return get_resource(ctx, kind, row.id, projection)
+    return row, _rendered(ctx, kind, repository, row, projection)
 
 
 def _members_removed(ctx: RequestContext, row, removed: list[str]) -> int:
@@ -386,16 +389,15 @@ def _member_target(member) -> FilterTarget:
     )
 
 
-def _apply_member_op(repository: GroupRepository, row, op: MemberOp) -> tuple[int, list[str]]:
-    """Run one member operation; ``(rows added, user ids removed)``."""
+def _apply_member_op(repository: GroupRepository, row, op: MemberOp) -> tuple[set[str], list[str]]:
+    """Run one member operation; ``(user ids added, user ids removed)``."""
     if op.action == "add":
         return repository.add_members(row, op.members), []
     if op.action == "remove":
-        return 0, repository.remove_members(row, op.ids)
+        return set(), repository.remove_members(row, op.ids)
     if op.action == "replace":
-        removed = repository.replace_members(row, op.members)
-        return len(op.members), removed
-    return 0, repository.remove_members_where(row, lambda member: compile_filter(op.where, _member_target(member)))
+        return repository.replace_members(row, op.members)
+    return set(), repository.remove_members_where(row, lambda member: compile_filter(op.where, _member_target(member)))
 
 
 def patch_resource(ctx: RequestContext, kind: ResourceKind, resource_id: str, body, projection: Projection):
@@ -416,19 +418,17 @@ def patch_resource(ctx: RequestContext, kind: ResourceKind, resource_id: str, bo
             check_precondition(ctx, row)
             current = kind.to_document(row)
             change = plan(schemas.stored, current, operations, row.id)
-            added, removed, added_ids = 0, [], set()
+            removed, added_ids = [], set()
             for op in change.member_ops:
-                if op.action in ("add", "replace") and op.members:  # who is new, for the audit log
-                    added_ids |= set(op.members) - repository.member_ids(row, among=op.members)
                 op_added, op_removed = _apply_member_op(repository, row, op)
-                added, removed = added + op_added, removed + op_removed
+                added_ids, removed = added_ids | op_added, removed + op_removed
             action = "patch"
             if change.changed:
                 doc = _stored(ctx, kind, change.document, {**current, "id": row.id})
                 action = _store(ctx, kind, repository, row, doc, action)
-            elif added or removed:
+            elif added_ids or removed:
                 repository.touch(row)
-                row.save()
+                repository.save_changes(row)
             disabled = _members_removed(ctx, row, removed)
             changed = _changed_keys(current, change.document) if change.changed else []
             logged = action
@@ -443,7 +443,7 @@ def patch_resource(ctx: RequestContext, kind: ResourceKind, resource_id: str, bo
     if (kind.has_members and projection.is_default
             and repository.has_more_members_than(row, current_app.config["PATCH_RESPONSE_MAX_MEMBERS"])):
         return row, None
-    return _after_write(ctx, kind, row, projection)
+    return _after_write(ctx, kind, repository, row, action, projection)
 
 
 def delete_resource(ctx: RequestContext, kind: ResourceKind, resource_id: str) -> None:
