@@ -579,7 +579,8 @@ def _expected(response, call: Call, own: Ids, admin: bool, status: int | None = 
         call.check(response.get_json(), own)
 
 
-def _attack(world: World, send, method: str, builder: Builder, own: Ids, check_answer) -> None:
+def _attack(world: World, send, method: str, builder: Builder, own: Ids, check_answer,
+            observe=_observable) -> None:
     """Send each call naming B's values, then the same call naming a ghost's: the answers
     match (nothing tells that B's resources exist), show no byte of B that the intruder did
     not send, and B's rows stay as they were.
@@ -587,6 +588,7 @@ def _attack(world: World, send, method: str, builder: Builder, own: Ids, check_a
     :param send: ``send(method, call, target)``: sends ``call`` aimed at ``target``'s resources.
     :param own: the tenant whose routes the calls use (B itself for refused intruders).
     :param check_answer: ``check_answer(response, call)`` asserts the status and body.
+    :param observe: ``observe(response, stand_in)``: what an answer tells (as :func:`_observable`).
     """
     made_up = ghost()
     for call, ghost_call in zip(builder(world.victim, own), builder(made_up, made_up if own is world.victim else own)):
@@ -595,7 +597,7 @@ def _attack(world: World, send, method: str, builder: Builder, own: Ids, check_a
         assert_nothing_leaked(response, call, world)
         if call.text() != ghost_call.text():
             ghost_response = send(method, ghost_call, made_up)
-            assert _observable(response, []) == _observable(ghost_response, made_up.pairs(world.victim))
+            assert observe(response, []) == observe(ghost_response, made_up.pairs(world.victim))
     assert snapshot(VICTIM) == world.baseline
 
 

@@ -41,12 +41,14 @@ def groups_of(user: User) -> list[Group]:
                 .order_by(Group.display_name_key))
 
 
-def group_names(group_ids) -> dict[str, str]:
-    """``{group id: displayName}``: one query."""
+def group_names(tenant: Tenant, group_ids) -> dict[str, str]:
+    """``{group id: displayName}`` of the tenant's groups among ``group_ids`` (a policy may
+    name any id; another tenant's group stays a bare id): one query."""
     ids = list(set(group_ids))
     if not ids:
         return {}
-    return {row.id: row.display_name for row in Group.select(Group.id, Group.display_name).where(Group.id.in_(ids))}
+    return {row.id: row.display_name for row in Group.select(Group.id, Group.display_name)
+            .where((Group.tenant == tenant.id) & Group.id.in_(ids))}
 
 
 def audit_names(tenant: Tenant, events: list[dict]) -> dict[tuple[str, str], str]:

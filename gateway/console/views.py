@@ -368,7 +368,7 @@ def _user_panel(tenant, user) -> dict:
     member_of = data.groups_of(user)
     names = {group.id: group.display_name for group in member_of}
     missing = {gid for grant in grants for gid in grant.granted_by} - names.keys()
-    names.update(data.group_names(missing))
+    names.update(data.group_names(tenant, missing))
     return {
         "user": user,
         "roles": [{"name": grant.role.name, "permissions": list(grant.role.permissions),
