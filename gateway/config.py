@@ -25,7 +25,9 @@ DEFAULTS = {
     "BULK_MAX_PAYLOAD_SIZE": 1024 * 1024,
     # A PATCH of a group with more members than this answers 204 instead of listing them
     # all (RFC 7644 §3.5.2 allows either), unless the request names attributes to return.
-    "PATCH_RESPONSE_MAX_MEMBERS": 1000,
+    # Entra and Okta ignore the answer to a member PATCH (Microsoft's own examples answer
+    # 204): listing 1,000 members was 100 KB and most of the CPU of each member change.
+    "PATCH_RESPONSE_MAX_MEMBERS": 100,
     # Limits on what one SCIM request may carry; each is refused with a SCIM error before
     # anything is stored (docs/identity.md lists them with their errors):
     # JSON nested deeper than this many levels: 400 invalidSyntax.

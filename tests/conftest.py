@@ -57,10 +57,7 @@ def _test_database(request, folder):
         pytest.fail(f"SCIM_GATEWAY_TEST_DATABASE={TEST_DATABASE!r}: use 'sqlite' or 'postgresql'.", pytrace=False)
     with request.getfixturevalue("postgres_template").clone() as url:
         yield url
-        from tenants import stats
         from tenants.db import close_pool
-
-        stats.reset()  # counts still buffered for this database would be flushed at exit, after the drop
 
         if database.obj is not None and getattr(database.obj, "database", None) == url.rsplit("/", 1)[-1]:
             close_pool(database.obj)  # return nothing to a pool whose database is about to go
