@@ -616,6 +616,12 @@ def verify_end_state(run: Run, work: Workload) -> list[str]:
     return problems or ["end state ok: users and every group's members as sent"]
 
 
+def log_tail(path: Path, size: int = 4000) -> str:
+    """The end of a server's log without its per-request access lines, so that a traceback shows."""
+    lines = [line for line in path.read_text().splitlines() if '"duration_ms"' not in line]
+    return "\n".join(lines)[-size:]
+
+
 def run_database(label: str, database_url: str, folder: Path, work: Workload, args) -> tuple[Run, Run, tuple]:
     """The sync against the gateway on ``database_url`` and against the ceiling app, phase by phase.
 
@@ -656,7 +662,7 @@ def run_database(label: str, database_url: str, folder: Path, work: Workload, ar
         runs["gateway"].checks = verify_end_state(runs["gateway"], work)
     except BaseException:
         for server in servers:
-            print(f"[{label}] {server.label} log tail:\n{server.log.read_text()[-2000:]}", file=sys.stderr)
+            print(f"[{label}] {server.label} log tail:\n{log_tail(server.log)}", file=sys.stderr)
         raise
     finally:
         for server in reversed(servers):

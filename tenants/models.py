@@ -105,8 +105,13 @@ class User(BaseModel):
         indexes = (
             (("tenant", "user_name_key"), True),
             (("tenant", "external_id"), False),
-            (("tenant", "created", "id"), False),
         )
+
+
+# Pages of live users (migration 0006): only rows with ``deleted_at IS NULL``, the
+# condition every user list carries.
+User.add_index(User.index(User.tenant, User.created, User.id, where=User.deleted_at.is_null(),
+                          name="scim_user_live_tenant_id_created_id"))
 
 
 class Group(BaseModel):

@@ -5,7 +5,8 @@ fresh database at the same time both succeed with each migration recorded once.
 The "previous schema" is what ``tenants/migrations`` produced up to 0002 (before the
 PostgreSQL byte-wise keys of 0003 and anything later): built with playhouse's own
 ``Runner(...).up(target=...)`` on a plain peewee database and filled with plain SQL, as
-an older gateway would have left it.
+an older gateway would have left it. A database made by 0005 is upgraded the same way to
+check 0006's index swap.
 """
 
 from __future__ import annotations
@@ -165,6 +166,54 @@ def test_upgrade_from_the_previous_schema_keeps_every_row(blank_url):
     assert scim.get(f"/Users/{ids['john']}").get_json()["meta"]["version"] == 'W/"4"'
     created = scim.create_user("new@example.com")
     assert created["id"] not in ids.values()
+
+
+def _migration(prefix: str) -> str:
+    return next(name for name in _migration_names() if name.startswith(prefix))
+
+
+def test_upgrade_from_0005_pages_live_users_through_a_partial_index(blank_url):
+    """0006 swaps 0005's (tenant, created, id) user index for the same columns over live
+    users only; rows stay as they were, pages skip tombstones, groups keep their index."""
+    db = _raw(blank_url)
+    db.connect()
+    try:
+        Runner(db, str(migrations.MIGRATIONS_DIR)).up(target=_migration("0005_"))
+        old = _old_data(db)
+        gone = str(uuid.uuid4())
+        tenant_id = db.execute_sql("SELECT id FROM tenant WHERE slug = " + db.param, ("legacy",)).fetchone()[0]
+        when = dt.datetime(2024, 4, 1)
+        _insert(db, "scim_user", {
+            "id": gone, "tenant_id": tenant_id, "user_name": "gone@example.com", "user_name_key": "~deleted~" + gone,
+            "external_id": "ext-gone", "given_name": None, "family_name": None, "active": False, "source": "scim",
+            "extra": "{}", "created": when, "last_modified": when, "version": 2, "disabled_at": when,
+            "deleted_at": when,
+        })
+        before = {table: _rows(db, table) for table in ALL_TABLES}
+
+        assert migrations.migrate(db) == [name for name in _migration_names() if name > _migration("0005_")]
+        after = {table: _rows(db, table) for table in ALL_TABLES}
+        users = {index.name: index for index in db.get_indexes("scim_user")}
+        groups = {index.name for index in db.get_indexes("scim_group")}
+    finally:
+        db.close()
+    assert after == before
+    assert "scim_user_tenant_id_created_id" not in users
+    live = users["scim_user_live_tenant_id_created_id"]
+    assert live.columns == ["tenant_id", "created", "id"]
+    assert "deleted_at" in live.sql.lower() and "is null" in live.sql.lower(), live.sql
+    assert "scim_group_tenant_id_created_id" in groups
+
+    app = create_app({"TESTING": True, "DATABASE_URL": blank_url})
+    scim = Scim(app.test_client(), TenantCredentials(slug="legacy", token=old["token"]))
+    ids = old["ids"]
+    listed = scim.get("/Users?startIndex=2&count=2").get_json()
+    assert listed["totalResults"] == 3
+    assert [user["id"] for user in listed["Resources"]] == sorted([ids["jane"], ids["john"], ids["manual"]])[1:]
+    found = scim.get("/Users?filter=" + quote('externalId eq "ext-gone"')).get_json()
+    assert found["totalResults"] == 0 and found["Resources"] == []
+    found = scim.get("/Users?filter=" + quote('externalId eq "ext-john"')).get_json()
+    assert [user["id"] for user in found["Resources"]] == [ids["john"]]
 
 
 def test_migrating_twice_applies_nothing_the_second_time(blank_url):

@@ -20,7 +20,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable, Mapping
 
-from peewee import SQL, Expression, Field, NodeList, Value, fn
+from peewee import SQL, Expression, Field, Node, NodeList, Value, fn
 
 from tenants.db import is_sqlite
 from tenants.keys import fold
@@ -202,6 +202,39 @@ def compile_filter(node: ast.Filter, target: FilterTarget, *, prefix: tuple[str 
     else:
         condition = compare(column, node.op, node.value, label)
     return column.related(condition) if column.related is not None and wrap else condition
+
+
+def _has_own_index(field) -> bool:
+    """True if an equality on ``field`` finds its rows through an index that starts with it
+    (a primary or unique key, an indexed foreign key) or with the tenant and it (the
+    models' ``Meta.indexes``, which the migrations keep in step)."""
+    if not isinstance(field, Field):
+        return False
+    if field.primary_key or field.unique or field.index:
+        return True
+    return any(not isinstance(index, Node) and tuple(index[0]) == ("tenant", field.name)
+               for index in field.model._meta.indexes)
+
+
+def selective(node: ast.Filter, target: FilterTarget, prefix: tuple[str | None, str] | None = None) -> bool:
+    """True if ``node`` pins its rows with ``eq`` on an attribute that has an index of its own.
+
+    ``externalId eq "x"``, ``id eq``, ``userName eq``, ``displayName eq``, ``members.value eq``
+    (and an ``and`` holding one, or an ``or`` of them) match a handful of rows whatever the
+    tenant's size. The list query then lets that index find them
+    (:meth:`tenants.repositories._Repository.page`), rather than the paging index.
+    """
+    if isinstance(node, ast.And):
+        return selective(node.left, target, prefix) or selective(node.right, target, prefix)
+    if isinstance(node, ast.Or):
+        return selective(node.left, target, prefix) and selective(node.right, target, prefix)
+    if isinstance(node, ast.ValuePath):
+        uri, attr, _ = node.path.key
+        return prefix is None and selective(node.filter, target, prefix=(uri, attr))
+    if not isinstance(node, ast.Compare) or node.op != "eq" or node.value is None:
+        return False
+    column = target.column(node.path, prefix)
+    return column is not None and column.kind in ("exact", "folded") and _has_own_index(column.field)
 
 
 def _complex_present(node: ast.Present, target: FilterTarget) -> Expression:

@@ -38,7 +38,7 @@ from ..policy import (
 from ..roles import user_info
 from . import filters
 from .documents import document, project
-from .filter_sql import Column, FilterTarget, bytewise, compile_filter
+from .filter_sql import Column, FilterTarget, bytewise, compile_filter, selective
 from .patch import MemberOp, member_values, parse_request, plan
 from .projection import Projection
 from .resources import USERS, ResourceKind, kind_named
@@ -100,7 +100,8 @@ def _page(ctx: RequestContext, kind: ResourceKind, query: ListQuery, offset: int
     repository = kind.repository(ctx.tenant)
     target = schemas_for(ctx.hooks, kind).filter_target
     where = compile_filter(query.filter, target) if query.filter is not None else None
-    total, rows = repository.page(where, offset, limit, _order(target, kind, query))
+    pinned = query.filter is not None and selective(query.filter, target)
+    total, rows = repository.page(where, offset, limit, _order(target, kind, query), selective=pinned)
     projection = projection_for(ctx, kind, query.attributes, query.excluded_attributes)
     members = _members_for(kind, repository, rows, projection)
     return total, [_render(kind, row, ctx.base_url, projection, members) for row in rows]
@@ -176,8 +177,10 @@ def lookup_ids(tenant: Tenant, resource_type: str, scim_filter: str) -> list[str
     kind = kind_named(resource_type)
     if kind is None:
         raise ValueError(f"No resource type {resource_type!r}.")
-    where = compile_filter(filters.parse_filter(scim_filter), kind.filter_target)
-    _, rows = kind.repository(tenant).page(where, 0, LOOKUP_LIMIT)
+    parsed = filters.parse_filter(scim_filter)
+    where = compile_filter(parsed, kind.filter_target)
+    _, rows = kind.repository(tenant).page(where, 0, LOOKUP_LIMIT,
+                                           selective=selective(parsed, kind.filter_target))
     return [row.id for row in rows]
 
 
