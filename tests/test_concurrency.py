@@ -83,3 +83,27 @@ def test_a_disabled_tenant_is_refused_by_every_worker_right_after_the_admin_disa
         statuses = list(pool.map(lambda _: requests.get(f"{base}/Users", headers=session.headers,
                                                         timeout=30).status_code, range(32)))
     assert set(statuses) == {403}
+
+
+def test_concurrent_deletes_of_users_sharing_groups_all_succeed(server):
+    """Entra deprovisions in parallel, and its users share groups: each DELETE updates every
+    group the user was in, so two of them must not deadlock over those groups."""
+    session, base = tenant_session(server, "offboard")
+    users = [session.post(f"{base}/Users", data=json.dumps({"userName": f"leaver{i}@example.com"})).json()["id"]
+             for i in range(48)]
+    groups = []
+    for index in range(12):  # every user in every group, each group listing them in its own order
+        ordered = users[index:] + users[:index]
+        body = {"displayName": f"Team {index}", "members": [{"value": user} for user in ordered]}
+        groups.append(session.post(f"{base}/Groups", data=json.dumps(body)).json()["id"])
+
+    def delete(user: str) -> int:
+        return requests.delete(f"{base}/Users/{user}", headers=session.headers, timeout=60).status_code
+
+    with ThreadPoolExecutor(8) as pool:
+        statuses = list(pool.map(delete, users))
+    assert statuses == [204] * len(users)
+    for group in groups:
+        answer = session.get(f"{base}/Groups/{group}").json()
+        assert answer.get("members", []) == []
+    assert session.get(f"{base}/Users").json()["totalResults"] == 0
