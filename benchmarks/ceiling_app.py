@@ -2,7 +2,8 @@
 
 ``benchmarks/sync_throughput.py`` replays an Entra initial sync against the gateway and
 then against this app, served by the same gunicorn settings (``gateway.server.run``: the
-gthread worker, same workers and threads, same access log). The ratio gateway/ceiling says
+gthread worker, same workers and threads, gunicorn's access log off; the gateway's own
+JSON line per request is part of its cost). The ratio gateway/ceiling says
 how much of what this machine can do with Flask + gunicorn the gateway keeps.
 
 Each route answers with a canned body of the right shape and status, built per request

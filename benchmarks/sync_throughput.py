@@ -818,7 +818,7 @@ def main(argv: list[str] | None = None) -> int:
                     updates=round(users * args.updates), deprovisions=round(users * args.deprovision))
 
     extra = [f"server:   scim-gateway serve --workers {args.workers} --threads {args.threads} "
-             f"(gunicorn gthread, access log on); ceiling: benchmarks/ceiling_app.py, same settings"]
+             f"(gunicorn gthread, JSON request log on); ceiling: benchmarks/ceiling_app.py, same settings"]
     if args.postgres:
         parts = urlsplit(POSTGRES_ADMIN_URL)
         extra.append(f"postgres: {postgres_version(POSTGRES_ADMIN_URL)} at {parts.hostname}:{parts.port or 5432}")
