@@ -248,17 +248,25 @@ class UserRepository(_Repository):
             )
         return changed
 
-    def existing_ids(self, ids: Iterable[str]) -> set[str]:
+    def existing_ids(self, ids: Iterable[str], lock: bool = False) -> set[str]:
         """Which of ``ids`` are users of this tenant: one query on the primary key.
 
         The tenant and tombstone conditions are checked in Python on the (at most
         ``len(ids)``) rows found: put in SQL, SQLite's planner preferred the
         (tenant, deleted_at, ...) index and scanned the whole tenant.
+
+        ``lock`` (PostgreSQL): hold a share lock on these users, taken in id order, until
+        the transaction ends, so a concurrent delete or tombstone either finishes first
+        (and the user is reported missing) or waits until this transaction is done.
+        SQLite runs one write transaction at a time and needs none.
         """
         ids = set(ids)
         if not ids:
             return set()
-        query = User.select(User.id, User.tenant, User.deleted_at).where(User.id.in_(list(ids))).tuples()
+        query = User.select(User.id, User.tenant, User.deleted_at).where(User.id.in_(sorted(ids)))
+        if lock and not is_sqlite():
+            query = query.order_by(User.id).for_update("FOR SHARE")
+        query = query.tuples()
         return {user_id for user_id, tenant_id, deleted_at in query
                 if tenant_id == self.tenant.id and deleted_at is None}
 
@@ -306,10 +314,13 @@ class GroupRepository(_Repository):
         wanted = set(members)
         if not wanted:
             return set()
-        found = UserRepository(self.tenant).existing_ids(wanted)
-        if found != wanted:
-            raise UnknownMembers(wanted - found)
+        # Members already in the group are users of the tenant (deleting or tombstoning a
+        # user removes its memberships); the new ones are checked and locked against a
+        # concurrent delete, which would otherwise leave a membership of a removed user.
         new = wanted - self.member_ids(group, among=wanted)
+        found = UserRepository(self.tenant).existing_ids(new, lock=True)
+        if found != new:
+            raise UnknownMembers(new - found)
         if new:
             rows = [{"group": group.id, "user": user_id, "display": members[user_id]} for user_id in sorted(new)]
             Membership.insert_many(rows).on_conflict_ignore().execute()

@@ -304,3 +304,56 @@ def test_a_pooled_postgresql_checkout_sends_nothing_to_the_server(postgres_url):
         assert last_statement(backend) == "SELECT 'last statement before check-in'"  # no ping was sent
         assert db.execute_sql("SELECT pg_backend_pid()").fetchone()[0] == backend
     close_pool(db)
+
+
+def _lock_waiters(url: str) -> int:
+    """Sessions of ``url``'s database waiting for a row lock right now."""
+    name = url.rsplit("/", 1)[-1]
+    with psycopg2.connect(url.rsplit("/", 1)[0] + "/postgres") as admin, admin.cursor() as cursor:
+        cursor.execute("SELECT COUNT(*) FROM pg_stat_activity WHERE datname = %s AND wait_event_type = 'Lock'",
+                       (name,))
+        count = cursor.fetchone()[0]
+    admin.close()
+    return count
+
+
+def test_adding_a_member_while_that_user_is_deprovisioned_never_keeps_a_membership_of_a_removed_user(
+        pg_app, postgres_url):
+    """PostgreSQL: a member PATCH that checks a user while another transaction tombstones it
+    waits for that transaction, then answers 400 and stores no membership (before, the
+    check read the user as live and the membership outlived it)."""
+    from tenants.db import write_transaction
+    from tenants.models import Membership, Tenant
+    from tenants.repositories import UserRepository
+
+    app, tenant = pg_app
+    scim = Scim(app.test_client(), tenant)
+    user = scim.create_user("leaver@example.com")["id"]
+    group = scim.create_group("Team")["id"]
+    tombstoning, release = threading.Event(), threading.Event()
+
+    def deprovision():
+        with app.app_context(), database.connection_context(), write_transaction():
+            repository = UserRepository(Tenant.get(Tenant.slug == "acme"))
+            repository.tombstone(repository.get(user, for_update=True))
+            tombstoning.set()
+            assert release.wait(30)
+
+    def add_member():
+        return scim.patch(f"/Groups/{group}", [{"op": "add", "path": "members", "value": [{"value": user}]}])
+
+    with ThreadPoolExecutor(2) as pool:
+        remover = pool.submit(deprovision)
+        assert tombstoning.wait(30)
+        adding = pool.submit(add_member)
+        for _ in range(300):  # until the PATCH waits for the tombstoning transaction's lock
+            if _lock_waiters(postgres_url) or adding.done():
+                break
+            threading.Event().wait(0.1)
+        release.set()
+        remover.result(timeout=30)
+        answer = adding.result(timeout=30)
+    assert answer.status_code == 400, answer.get_json()
+    assert answer.get_json()["scimType"] == "invalidValue"
+    with database.connection_context():
+        assert not Membership.select().where(Membership.user == user).exists()
