@@ -270,6 +270,16 @@ class LiveServer:
         return json.loads(self.cli("tenants", "create", slug, "--json"))
 
 
+def run_cli(database_url: str, *args: str) -> str:
+    """Run ``scim-gateway <args>`` as its own process on ``database_url``; assert it
+    succeeded and return what it printed."""
+    result = subprocess.run([sys.executable, "-m", "gateway.cli", *args],
+                            env={**os.environ, "DATABASE_URL": database_url},
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
 def start_server(tmp_path: Path, database_url: str, workers: int = 2) -> LiveServer:
     """Start ``scim-gateway serve`` on a free loopback port and wait until it is ready."""
     port = free_port()

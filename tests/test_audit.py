@@ -9,10 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import re
-import subprocess
-import sys
 
 import pytest
 
@@ -20,7 +17,7 @@ from gateway.request_id import RequestIdFilter, install_log_filter
 from tenants.db import database
 from tenants.models import AuditEvent
 
-from .conftest import ANY_USERNAME, Scim, TenantCredentials
+from .conftest import ANY_USERNAME, Scim, TenantCredentials, run_cli
 from .test_admin_api import Admin as BaseAdmin
 from .test_admin_api import assert_error, make_key, ok
 
@@ -389,32 +386,24 @@ def test_audit_needs_an_admin_key_for_that_tenant(client, make_tenant, admin):
 # -- CLI ------------------------------------------------------------------------------------
 
 
-def cli(database_url: str, *args: str) -> str:
-    env = {**os.environ, "DATABASE_URL": database_url}
-    result = subprocess.run([sys.executable, "-m", "gateway.cli", *args], env=env, capture_output=True,
-                            text=True, timeout=120)
-    assert result.returncode == 0, result.stderr
-    return result.stdout
-
-
 def test_cli_audit_list_and_export(app, database_url, scim, tenant):
     scim.create_user("ada@example.com")
     database.close()
-    out = cli(database_url, "tenants", "disable", tenant.slug)
+    out = run_cli(database_url, "tenants", "disable", tenant.slug)
     assert "disabled" in out
-    listed = json.loads(cli(database_url, "audit", "list", tenant.slug, "--json"))
+    listed = json.loads(run_cli(database_url, "audit", "list", tenant.slug, "--json"))
     assert listed["total"] == 2
     assert [(i["actor"], i["action"]) for i in listed["items"]] == [
         ("cli", "tenant_updated"), ("token:" + tenant.token[:12], "create")]
     assert listed["items"][0]["request_id"] is None
-    only_cli = json.loads(cli(database_url, "audit", "list", tenant.slug, "--actor", "cli", "--json"))
+    only_cli = json.loads(run_cli(database_url, "audit", "list", tenant.slug, "--actor", "cli", "--json"))
     assert only_cli["total"] == 1
-    future = json.loads(cli(database_url, "audit", "list", tenant.slug, "--since", "2999-01-01T00:00:00Z",
+    future = json.loads(run_cli(database_url, "audit", "list", tenant.slug, "--since", "2999-01-01T00:00:00Z",
                             "--json"))
     assert future["total"] == 0
-    human = cli(database_url, "audit", "list", tenant.slug)
+    human = run_cli(database_url, "audit", "list", tenant.slug)
     assert "tenant_updated" in human and "create" in human
-    exported = [json.loads(line) for line in cli(database_url, "audit", "export", tenant.slug).splitlines()]
+    exported = [json.loads(line) for line in run_cli(database_url, "audit", "export", tenant.slug).splitlines()]
     assert [line["action"] for line in exported] == ["create", "tenant_updated"]
     for text in (json.dumps(listed), human, json.dumps(exported)):
         assert tenant.token not in text

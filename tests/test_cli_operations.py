@@ -4,28 +4,17 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
-import subprocess
-import sys
 
 from gateway.app import create_app
 from tenants import services
 from tenants.clock import utcnow
 from tenants.db import database
 from tenants.models import User
-from tests.conftest import Scim, TenantCredentials
-
-
-def cli(env: dict, *args: str) -> str:
-    result = subprocess.run([sys.executable, "-m", "gateway.cli", *args], env=env, capture_output=True,
-                            text=True, timeout=60)
-    assert result.returncode == 0, result.stderr
-    return result.stdout
+from tests.conftest import Scim, TenantCredentials, run_cli
 
 
 def test_plugins_lists_the_built_ins_and_the_installed_example(tmp_path):
-    env = {**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path}/gw.db"}
-    listed = {p["name"]: p for p in json.loads(cli(env, "plugins", "--json"))}
+    listed = {p["name"]: p for p in json.loads(run_cli(f"sqlite:///{tmp_path}/gw.db", "plugins", "--json"))}
     assert {"attribute-mapping", "uniqueness", "role-assignment", "deprovisioning", "domain-policy"} <= set(listed)
     assert listed["attribute-mapping"]["essential"] is True
     assert listed["uniqueness"]["enabled_by_default"] is True and listed["uniqueness"]["essential"] is False
@@ -45,7 +34,6 @@ def test_sweep_applies_each_tenants_retention(tmp_path):
     assert scim.delete(f"/Users/{user['id']}").status_code == 204
     with database.connection_context():  # the tombstone is two days old
         User.update(deleted_at=utcnow() - dt.timedelta(days=2)).where(User.id == user["id"]).execute()
-    env = {**os.environ, "DATABASE_URL": url}
-    assert json.loads(cli(env, "sweep", "--json")) == [{"slug": "retain", "tombstones": 1, "disabled": 0}]
+    assert json.loads(run_cli(url, "sweep", "--json")) == [{"slug": "retain", "tombstones": 1, "disabled": 0}]
     with database.connection_context():
         assert not User.select().where(User.id == user["id"]).exists()

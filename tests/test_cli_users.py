@@ -3,22 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 
 from gateway.app import create_app
 from tenants import audit, services
 from tenants import roles as catalog
 from tenants.db import database
-from tests.conftest import Scim, TenantCredentials
-
-
-def cli(env: dict, *args: str) -> str:
-    result = subprocess.run([sys.executable, "-m", "gateway.cli", *args], env=env, capture_output=True,
-                            text=True, timeout=60)
-    assert result.returncode == 0, result.stderr
-    return result.stdout
+from tests.conftest import Scim, TenantCredentials, run_cli
 
 
 def test_users_and_roles_from_the_cli(tmp_path):
@@ -32,20 +22,19 @@ def test_users_and_roles_from_the_cli(tmp_path):
     group = scim.create_group("Team", [ann["id"]])
     with database.connection_context():
         catalog.set_group_roles(tenant, catalog.get_group(tenant, group["id"]), [role.id])
-    env = {**os.environ, "DATABASE_URL": url}
 
-    listed = json.loads(cli(env, "users", "list", "acme", "--search", "ANN", "--json"))
+    listed = json.loads(run_cli(url, "users", "list", "acme", "--search", "ANN", "--json"))
     assert [u["userName"] for u in listed["items"]] == ["ann@example.com"] and listed["total"] == 1
-    shown = json.loads(cli(env, "users", "show", "acme", ann["id"], "--json"))
+    shown = json.loads(run_cli(url, "users", "show", "acme", ann["id"], "--json"))
     assert shown["roles"] == [{"id": role.id, "name": "Viewer", "granted_by": [group["id"]]}]
-    cli(env, "users", "permissions", "acme", ann["id"], "reports.read", "reports.export")
-    assert json.loads(cli(env, "users", "show", "acme", ann["id"], "--json"))["permissions"] == [
+    run_cli(url, "users", "permissions", "acme", ann["id"], "reports.read", "reports.export")
+    assert json.loads(run_cli(url, "users", "show", "acme", ann["id"], "--json"))["permissions"] == [
         "reports.export", "reports.read"]
 
-    updated = json.loads(cli(env, "roles", "update", "acme", role.id, "--name", "Reader", "--permission", "read"))
+    updated = json.loads(run_cli(url, "roles", "update", "acme", role.id, "--name", "Reader", "--permission", "read"))
     assert updated["name"] == "Reader"
-    cli(env, "roles", "delete", "acme", role.id)
-    assert json.loads(cli(env, "users", "show", "acme", ann["id"], "--json"))["roles"] == []
+    run_cli(url, "roles", "delete", "acme", role.id)
+    assert json.loads(run_cli(url, "users", "show", "acme", ann["id"], "--json"))["roles"] == []
     with database.connection_context():
         total, events = audit.list_events(tenant, actor="cli")
     assert [e["action"] for e in reversed(events)] == ["permissions_set", "role_updated", "role_deleted"]

@@ -8,9 +8,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
-import subprocess
-import sys
 
 import pytest
 from playhouse.test_utils import count_queries
@@ -20,7 +17,7 @@ from tenants.clock import utcnow
 from tenants.db import database
 from tenants.models import RequestStat, Tenant, TenantActivity
 
-from .conftest import Scim, TenantCredentials, assert_scim_error
+from .conftest import Scim, TenantCredentials, assert_scim_error, run_cli
 from .test_admin_api import Admin, assert_error, make_key, ok
 
 USER_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:User"
@@ -241,33 +238,25 @@ def test_status_and_tokens_need_an_admin_key_for_that_tenant(client, make_tenant
 # -- CLI ------------------------------------------------------------------------------------
 
 
-def cli(database_url: str, *args: str) -> str:
-    env = {**os.environ, "DATABASE_URL": database_url}
-    result = subprocess.run([sys.executable, "-m", "gateway.cli", *args], env=env, capture_output=True,
-                            text=True, timeout=120)
-    assert result.returncode == 0, result.stderr
-    return result.stdout
-
-
 def test_cli_status_tokens_and_revoke(app, database_url, scim, tenant):
     scim.create_user("ada@example.com")
     scim.get("/Users/nope")
     with database.connection_context():
         stats.flush()
-    status = json.loads(cli(database_url, "tenants", "status", tenant.slug, "--json"))
+    status = json.loads(run_cli(database_url, "tenants", "status", tenant.slug, "--json"))
     assert status["users"] == {"total": 1, "active": 1, "disabled": 0}
     assert (status["requests_24h"], status["errors_24h"]) == (2, 1)
     assert status["last_scim_request"] is not None
-    assert "1 active" in cli(database_url, "tenants", "status", tenant.slug)
+    assert "1 active" in run_cli(database_url, "tenants", "status", tenant.slug)
 
-    tokens = json.loads(cli(database_url, "tenants", "tokens", tenant.slug, "--json"))
+    tokens = json.loads(run_cli(database_url, "tenants", "tokens", tenant.slug, "--json"))
     assert [(t["prefix"], t["state"]) for t in tokens] == [(tenant.token[:12], "current")]
-    assert tenant.token not in cli(database_url, "tenants", "tokens", tenant.slug)
-    assert "revoked" in cli(database_url, "tenants", "revoke-token", tenant.slug, tenant.token[:12])
+    assert tenant.token not in run_cli(database_url, "tenants", "tokens", tenant.slug)
+    assert "revoked" in run_cli(database_url, "tenants", "revoke-token", tenant.slug, tenant.token[:12])
     assert_scim_error(scim.get("/Users"), 401)
-    tokens = json.loads(cli(database_url, "tenants", "tokens", tenant.slug, "--json"))
+    tokens = json.loads(run_cli(database_url, "tenants", "tokens", tenant.slug, "--json"))
     assert tokens[0]["state"] == "revoked"
-    audit = json.loads(cli(database_url, "audit", "list", tenant.slug, "--resource", "Token", "--json"))
+    audit = json.loads(run_cli(database_url, "audit", "list", tenant.slug, "--resource", "Token", "--json"))
     assert [(i["actor"], i["action"]) for i in audit["items"]] == [("cli", "token_revoked")]
 
 
