@@ -65,6 +65,7 @@ import peewee  # noqa: E402
 
 from gateway.app import create_app  # noqa: E402
 from tests.postgres import fresh_postgres_url  # noqa: E402  (one helper for tests and benchmarks)
+from benchmarks.machine import cpu_model, postgres_version  # noqa: E402
 from tenants import services  # noqa: E402
 from tenants.clock import utcnow  # noqa: E402
 from tenants.db import database  # noqa: E402
@@ -324,22 +325,9 @@ def sqlite_url() -> Iterator[str]:
     with tempfile.TemporaryDirectory(prefix="scim-bench-") as folder:
         yield f"sqlite:///{folder}/bench.db"
 
-def postgres_version(url: str) -> str:
-    import psycopg2
-
-    with contextlib.closing(psycopg2.connect(url, connect_timeout=5)) as connection:
-        with connection.cursor() as cursor:
-            cursor.execute("SHOW server_version")
-            return cursor.fetchone()[0]
 
 # --------------------------------------------------------------------------- report
 
-def cpu_model() -> str:
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    return platform.processor() or "unknown"
 
 def machine(extra: list[str]) -> str:
     lines = [

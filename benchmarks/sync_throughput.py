@@ -73,6 +73,7 @@ if str(ROOT) not in sys.path:
 
 import requests  # noqa: E402
 from tests.postgres import fresh_postgres_url  # noqa: E402  (one helper for tests and benchmarks)
+from benchmarks.machine import cpu_model, postgres_version  # noqa: E402
 
 POSTGRES_ADMIN_URL = os.environ.get("SCIM_GATEWAY_BENCH_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
 PATCH_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
@@ -511,13 +512,6 @@ def start_ceiling(folder: Path, workers: int, threads: int) -> Server:
     return start("ceiling", command, dict(os.environ), folder / f"ceiling-{port}.log", port, workers)
 
 
-def postgres_version(url: str) -> str:
-    import psycopg2
-
-    with contextlib.closing(psycopg2.connect(url, connect_timeout=5)) as connection:
-        with connection.cursor() as cursor:
-            cursor.execute("SHOW server_version")
-            return cursor.fetchone()[0]
 
 
 class BackendPids:
@@ -675,12 +669,6 @@ def run_database(label: str, database_url: str, folder: Path, work: Workload, ar
 # --------------------------------------------------------------------------- report
 
 
-def cpu_model() -> str:
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    return platform.processor() or "unknown"
 
 
 def machine(extra: list[str]) -> str:
