@@ -12,6 +12,7 @@ from flask import current_app, g, request
 
 from tenants.services import authenticate
 
+from .auth_throttle import refuse_if_blocked
 from .errors import ProvisioningDisabledError, UnauthorizedError
 
 
@@ -39,10 +40,12 @@ def authenticate_scim_request() -> None:
     """Resolve ``g.tenant`` and ``g.scim_base`` from the bearer token, or raise a SCIM error."""
     secret = bearer_token()
     if secret is None:
+        refuse_if_blocked()
         raise UnauthorizedError("Missing bearer token: send 'Authorization: Bearer <Secret token>'.")
     token = authenticate(secret)
     slug = g.get("tenant_slug")
     if token is None or (slug is not None and token.tenant.slug != slug):
+        refuse_if_blocked()
         raise UnauthorizedError("The bearer token is not valid for this Tenant URL.")
     tenant = token.tenant
     if not tenant.enabled:

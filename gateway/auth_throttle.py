@@ -3,18 +3,20 @@
 Every ``401`` answered on a path that checks a credential (the SCIM API, the admin API,
 the console's sign-in form) counts one failure against the client's address. Once an
 address has ``AUTH_FAILURES_PER_MINUTE`` failures in the last minute (a moving window),
-every request it makes to those paths **without a current credential** is answered
-``429`` with ``Retry-After`` until the oldest failure leaves the window; other
-addresses are never affected. Each surface answers in its own error shape (a SCIM
-error body under SCIM paths, the admin API's JSON, the console's error page).
+each further request of it whose credential is missing or wrong is answered ``429`` with
+``Retry-After`` instead of ``401``, until the oldest failure leaves the window; other
+addresses are never affected. The surfaces call :func:`refuse_if_blocked` where they are
+about to answer ``401``, so each answers in its own error shape (a SCIM error body, the
+admin API's JSON, the console's page), and a request with a current credential never
+touches the counters at all.
 
-Requests that carry a current token or admin key still get through from a blocked
-address. Identity providers provision many customers from a few shared egress
-addresses (Microsoft Entra's provisioning service among them): one customer's revoked
-token must not lock every other tenant behind that address out. This gives a guesser
-nothing: tokens and admin keys carry 256 random bits, so online guessing is hopeless
-whatever the answer says, and the limit's job is to keep floods of bad credentials
-cheap (one indexed lookup, then ``429``), not to hide which guesses are right.
+So a current token or admin key still gets through from a blocked address. Identity
+providers provision many customers from a few shared egress addresses (Microsoft
+Entra's provisioning service among them): one customer's revoked token must not lock
+every other tenant behind that address out. This gives a guesser nothing: tokens and
+admin keys carry 256 random bits, so online guessing is hopeless whatever the answer
+says, and the limit's job is to keep floods of bad credentials cheap (one indexed
+lookup, then ``429``), not to hide which guesses are right.
 
 The address is the socket's peer, or the client named in ``X-Forwarded-For`` when
 ``TRUSTED_PROXIES`` says a proxy sets it (``gateway.app``): behind a proxy that is not
@@ -35,10 +37,7 @@ from flask import Flask, current_app, g, request
 from limits import RateLimitItemPerMinute
 from werkzeug.exceptions import TooManyRequests
 
-from tenants import admin_keys, services
-
 from . import ratelimit
-from .auth import bearer_token
 from .openapi import is_scim_path
 
 NAMESPACE = "auth-failures"
@@ -57,23 +56,14 @@ def _limit() -> RateLimitItemPerMinute | None:
     return current_app.extensions[EXTENSION]
 
 
-def _presents_current_credential() -> bool:
-    """True if the request carries a current token (SCIM) or admin key (admin API, console sign-in)."""
-    if request.endpoint == "console.login":
-        secret = (request.form.get("key") or "").strip()
-    else:
-        secret = bearer_token()
-    if not secret:
-        return False
-    if is_scim_path(request.path):
-        return services.authenticate(secret) is not None
-    return admin_keys.authenticate(secret) is not None
+def refuse_if_blocked() -> None:
+    """Raise ``429`` (``TooManyRequests``) if the client's address is over its failure budget.
 
-
-def _refuse_if_blocked() -> None:
-    """``before_request``: 429 for an address that is over its failure budget."""
+    Call it where a request is about to be answered ``401``; with no limit configured, or
+    when the counter store fails (logged, fail open), it does nothing.
+    """
     item = _limit()
-    if item is None or not checks_credentials():
+    if item is None:
         return
     address = request.remote_addr or "-"
     limiter = ratelimit.limiter()
@@ -83,8 +73,6 @@ def _refuse_if_blocked() -> None:
         reset = limiter.get_window_stats(item, NAMESPACE, address).reset_time
     except Exception:  # the counter store (Redis) is down: fail open, as for tenant rates
         log.exception("Rate-limit storage failed; failed-authentication check skipped")
-        return
-    if _presents_current_credential():
         return
     g.auth_retry_after = max(1, math.ceil(reset - time.time()))
     detail = ("Too many failed authentications from your address; retry after the time in Retry-After. "
@@ -114,5 +102,4 @@ def init_app(app: Flask, per_minute: int) -> None:
     Call it after :func:`gateway.ratelimit.init_app`, whose counters it shares.
     """
     app.extensions[EXTENSION] = RateLimitItemPerMinute(per_minute) if per_minute else None
-    app.before_request(_refuse_if_blocked)
     app.after_request(_count_failure)

@@ -23,6 +23,7 @@ from tenants import admin_keys
 from tenants.models import Tenant
 
 from ..auth import bearer_token
+from ..auth_throttle import refuse_if_blocked
 from ..errors import ScimError
 from ..plugin_manager import TenantHooks
 from ..scim.operations import lookup_for
@@ -174,10 +175,12 @@ def _authenticate():
     """Authenticate the admin key and resolve the tenant of a ``<slug>`` path."""
     secret = bearer_token()
     if secret is None:
+        refuse_if_blocked()
         fail(401, "Missing admin key: send 'Authorization: Bearer <admin key>'.",
              headers={"WWW-Authenticate": WWW_AUTHENTICATE})
     key = admin_keys.authenticate(secret)
     if key is None:
+        refuse_if_blocked()
         fail(401, "The admin key is not valid (wrong, revoked, or not an admin key).",
              headers={"WWW-Authenticate": WWW_AUTHENTICATE + ', error="invalid_token"'})
     g.admin_key = key

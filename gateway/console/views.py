@@ -29,6 +29,7 @@ from tenants.repositories import UserRepository
 
 from ..admin.blueprint import hooks_for
 from ..auth import tenant_scim_url
+from ..auth_throttle import refuse_if_blocked
 from ..errors import ScimError
 from ..roles import effective_roles
 from . import chart, data, forms, security
@@ -182,6 +183,7 @@ def login():
     if request.method == "POST":
         key = admin_keys.authenticate((request.form.get("key") or "").strip())
         if key is None:
+            refuse_if_blocked()
             return render_template("console/login.html", next_url=next_url,
                                    error="That admin key is not valid (wrong, revoked, or not an admin key)."), 401
         security.sign_in(key)
