@@ -12,6 +12,12 @@ this is a small one: the query is built with sentinel values in place of the arg
 and each sentinel's position in the rendered parameter list says where an argument goes.
 Arguments must reach the driver as given: strings, integers or ``None`` compared with
 plain columns (a field whose ``db_value`` changes them cannot be prepared, and says so).
+
+An argument may also be a list (``column.in_(ids)``, the rows of an INSERT): its SQL is
+built once per *bucket* of lengths (1, 2, 4, ... :data:`MAX_LIST_LENGTH`), and a shorter
+list is padded with its last item. A repeated value changes neither an ``IN (...)`` test
+nor an ``INSERT ... ON CONFLICT DO NOTHING``, which are what lists are for here; callers
+send longer lists in chunks (:func:`chunks`).
 """
 
 from __future__ import annotations
@@ -24,6 +30,14 @@ from .db import database
 
 _STRING = "\x00prepared-{}\x00"
 _INTEGER_BASE = -(2 ** 62)
+#: The longest list argument: 512 rows of 3 values stay far below SQLite's 32,766 variables.
+MAX_LIST_LENGTH = 512
+
+
+def chunks(values: list, size: int = MAX_LIST_LENGTH):
+    """``values`` in consecutive slices of at most ``size`` items (lists for a prepared query)."""
+    for start in range(0, len(values), size):
+        yield values[start:start + size]
 
 
 def _is_integer(value: Any) -> bool:
@@ -33,6 +47,20 @@ def _is_integer(value: Any) -> bool:
 def _sentinel(index: int, integer: bool):
     """A value no real argument has: an integer or a string, as the argument is."""
     return _INTEGER_BASE - index if integer else _STRING.format(index)
+
+
+def _bucket(length: int) -> int:
+    """The smallest power of two >= ``length``: the list length a template is built for."""
+    if not 0 < length <= MAX_LIST_LENGTH:
+        raise ValueError(f"A prepared list argument holds 1 to {MAX_LIST_LENGTH} values, not {length}.")
+    return 1 << (length - 1).bit_length()
+
+
+def _kind(arg: Any) -> tuple:
+    """What a template depends on for one argument: integer or not, and a list's bucket."""
+    if isinstance(arg, list):
+        return ("list", _bucket(len(arg)), _is_integer(arg[0]))
+    return ("value", _is_integer(arg))
 
 
 class Prepared:
@@ -48,19 +76,26 @@ class Prepared:
         self._cache: dict[tuple, tuple[BaseQuery, str, list]] = {}
 
     def _template(self, args: tuple) -> tuple[BaseQuery, str, list]:
-        kinds = tuple(_is_integer(arg) for arg in args)
+        kinds = tuple(_kind(arg) for arg in args)
         key = (type(database.obj), kinds)
         template = self._cache.get(key)
         if template is None:
-            sentinels = [_sentinel(index, integer) for index, integer in enumerate(kinds)]
-            query = self.build(*sentinels)
+            where = {}  # sentinel -> (argument index, list position or None)
+            arguments = []
+            for index, kind in enumerate(kinds):
+                if kind[0] == "list":
+                    items = [_sentinel(len(where) + position, kind[2]) for position in range(kind[1])]
+                    where.update({item: (index, position) for position, item in enumerate(items)})
+                    arguments.append(items)
+                else:
+                    arguments.append(_sentinel(len(where), kind[1]))
+                    where[arguments[-1]] = (index, None)
+            query = self.build(*arguments)
             sql, params = query.sql()
-            slots = []  # per rendered parameter: ("arg", index) or ("const", value)
-            for param in params:
-                index = sentinels.index(param) if param in sentinels else None
-                slots.append(("arg", index) if index is not None else ("const", param))
-            used = sorted({index for kind, index in slots if kind == "arg"})
-            if used != list(range(len(args))):
+            # Per rendered parameter: ("arg", (index, position)) or ("const", value).
+            slots = [("arg", where[param]) if _hashable(param) and param in where else ("const", param)
+                     for param in params]
+            if {value for kind, value in slots if kind == "arg"} != set(where.values()):
                 raise ValueError(f"{self.build.__qualname__}: every argument must be bound unchanged exactly "
                                  "as given (one was converted or left out).")
             template = self._cache[key] = (query, sql, slots)
@@ -69,7 +104,7 @@ class Prepared:
     def cursor(self, *args):
         """Execute with ``args``; the peewee cursor wrapper over the result (iterable, indexable)."""
         query, sql, slots = self._template(args)
-        params = [args[value] if kind == "arg" else value for kind, value in slots]
+        params = [_bind(args, value) if kind == "arg" else value for kind, value in slots]
         return query._get_cursor_wrapper(database.execute_sql(sql, params))
 
     def first(self, *args):
@@ -79,3 +114,17 @@ class Prepared:
         """
         rows = list(self.cursor(*args))
         return rows[0] if rows else None
+
+
+def _hashable(value: Any) -> bool:
+    return isinstance(value, (str, int, type(None)))
+
+
+def _bind(args: tuple, slot: tuple[int, int | None]):
+    """The value for one parameter: an argument, or an item of a list argument (the last one
+    again where the list is shorter than its template)."""
+    index, position = slot
+    if position is None:
+        return args[index]
+    items = args[index]
+    return items[min(position, len(items) - 1)]

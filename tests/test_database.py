@@ -286,6 +286,34 @@ def test_prepared_queries_bind_new_values_and_refuse_converted_arguments(tmp_pat
     close_pool()
 
 
+def test_prepared_list_arguments_match_exactly_whatever_their_length(database_url):
+    from tenants.models import Tenant
+    from tenants.prepared import MAX_LIST_LENGTH, Prepared
+
+    app = create_app({"TESTING": True, "DATABASE_URL": database_url})
+    with app.app_context(), database.connection_context():
+        slugs = [f"t{index:02d}" for index in range(12)]
+        for slug in slugs:
+            services.create_tenant(slug)
+        among = Prepared(lambda wanted: Tenant.select(Tenant.slug).where(Tenant.slug.in_(wanted)).tuples())
+        for length in (1, 2, 3, 5, 8, 9, 12):  # each padded up to 1, 2, 4, 8, 16 values
+            wanted = slugs[:length] if length % 2 else slugs[-length:]
+            assert sorted(slug for (slug,) in among.cursor(wanted)) == sorted(wanted)
+        assert list(among.cursor(["nobody"])) == []
+        assert len(among._cache) == 5  # one template per bucket of lengths, not per length
+        rename = Prepared(lambda names, slugs: Tenant.insert_many(
+            [{"slug": slug, "name": name} for name, slug in zip(names, slugs)]).on_conflict_ignore())
+        rename.cursor(["Extra one", "Extra two", "Extra three"], ["x1", "x2", "x3"])  # padded to 4 rows
+        extra = Tenant.select(Tenant.slug, Tenant.name).where(Tenant.slug.startswith("x")).order_by(Tenant.slug)
+        assert [(row.slug, row.name) for row in extra] == [("x1", "Extra one"), ("x2", "Extra two"),
+                                                           ("x3", "Extra three")]
+        with pytest.raises(ValueError, match="1 to 512"):
+            among.cursor([f"s{index}" for index in range(MAX_LIST_LENGTH + 1)])
+        with pytest.raises(ValueError, match="1 to 512"):
+            among.cursor([])
+    close_pool()
+
+
 def test_a_pooled_postgresql_checkout_sends_nothing_to_the_server(postgres_url):
     db = open_database(postgres_url)
     name = postgres_url.rsplit("/", 1)[-1]
