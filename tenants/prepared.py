@@ -101,11 +101,14 @@ class Prepared:
             template = self._cache[key] = (query, sql, slots)
         return template
 
+    def execute(self, *args):
+        """Execute with ``args``; the driver's own cursor (rows as the driver returns them)."""
+        _, sql, slots = self._template(args)
+        return database.execute_sql(sql, [_bind(args, value) if kind == "arg" else value for kind, value in slots])
+
     def cursor(self, *args):
         """Execute with ``args``; the peewee cursor wrapper over the result (iterable, indexable)."""
-        query, sql, slots = self._template(args)
-        params = [_bind(args, value) if kind == "arg" else value for kind, value in slots]
-        return query._get_cursor_wrapper(database.execute_sql(sql, params))
+        return self._template(args)[0]._get_cursor_wrapper(self.execute(*args))
 
     def first(self, *args):
         """The first row for ``args`` (as the query returns rows), or ``None``.

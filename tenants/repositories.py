@@ -18,6 +18,7 @@ from .db import database, is_sqlite
 from .keys import fold
 from .models import Group, JSONField, Membership, Tenant, User, new_id
 from .prepared import Prepared, chunks
+from .records import RecordReader
 
 
 class Duplicate(Exception):
@@ -78,9 +79,17 @@ class _Repository:
         def by_id(tenant_id, resource_id):
             return cls.model.select().where(cls.tenant_scope(tenant_id) & (cls.model.id == resource_id)).limit(1)
 
-        # Read on every request that names a resource: SQL built once (tenants.prepared).
+        def live(tenant_id):
+            return cls.model.select().where(cls.tenant_scope(tenant_id))
+
+        # Read on every request that names a resource, or pages through all of them: SQL
+        # built once (tenants.prepared).
         cls._by_id = Prepared(by_id)
         cls._by_id_for_update = Prepared(lambda tenant_id, resource_id: by_id(tenant_id, resource_id).for_update())
+        cls._count_all = Prepared(lambda tenant_id: live(tenant_id).select(fn.COUNT(SQL("*"))))
+        cls._page_all = Prepared(lambda tenant_id, offset, limit: live(tenant_id).order_by(
+            cls.model.created, cls.model.id).offset(offset).limit(limit))
+        cls.records = RecordReader(cls.model)
 
     @classmethod
     def tenant_scope(cls, tenant_id: int) -> Expression:
@@ -107,15 +116,21 @@ class _Repository:
 
     def page(self, where: Expression | None, offset: int, limit: int, order=None,
              selective: bool = False) -> tuple[int, list]:
-        """``(total matching, rows of one page)``: two queries, whatever the tenant's size.
+        """``(total matching, records of one page)``: two queries, whatever the tenant's size.
 
-        Rows come in creation order through the paging index unless ``order`` says
+        The rows are read-only records (:mod:`tenants.records`), not model instances. They
+        come in creation order through the paging index unless ``order`` says
         otherwise. ``selective`` says that ``where`` pins a few rows through an index of its
         own (:func:`gateway.scim.filter_sql.selective`): then SQLite, which has no
         statistics, is kept off the paging index, which matches ORDER BY and which it
         would otherwise walk through the whole tenant. PostgreSQL's planner chooses that by
         its statistics (checked in ``tests/test_query_plans.py``).
         """
+        if where is None and order is None:  # paging through all of them: prepared statements
+            total = self._count_all.execute(self.tenant.id).fetchone()[0]
+            if limit <= 0 or offset >= total:
+                return total, []
+            return total, self.records.read(self._page_all.execute(self.tenant.id, offset, limit))
         scope = self.scope(unindexed=selective)
         condition = scope if where is None else scope & where
         query = self.model.select().where(condition)
@@ -125,8 +140,8 @@ class _Repository:
         order = order if order is not None else (self.model.created, self.model.id)
         if selective:
             order = [_unindexed_ordering(term) for term in order]
-        rows = list(query.order_by(*order).offset(offset).limit(limit))
-        return total, rows
+        sql, params = query.order_by(*order).offset(offset).limit(limit).sql()
+        return total, self.records.read(database.execute_sql(sql, params))
 
     def _with_key(self, fields: dict) -> dict:
         if self.unique_column in fields:
