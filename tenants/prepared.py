@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from peewee import BaseQuery
+from peewee import BaseQuery, Model, Value
 
 from .db import database
 
@@ -117,6 +117,41 @@ class Prepared:
         """
         rows = list(self.cursor(*args))
         return rows[0] if rows else None
+
+
+class PreparedInsert:
+    """One-row INSERTs into ``model``, their SQL built once per dialect and set of columns.
+
+    The row's values are converted by each field's ``db_value`` here, as peewee would
+    before sending them, and reach the driver as they are; so a JSON field or a timestamp
+    can be inserted, which a :class:`Prepared` argument cannot be.
+    """
+
+    def __init__(self, model: type[Model]):
+        self.model = model
+        self._by_columns: dict[tuple[str, ...], tuple[list, Prepared]] = {}
+
+    def _prepared(self, names: tuple[str, ...]) -> tuple[list, Prepared]:
+        prepared = self._by_columns.get(names)
+        if prepared is None:
+            fields = [self.model._meta.fields[name] for name in names]
+            # Value(..., converter=False): the argument is bound as given, not through db_value again.
+            insert = Prepared(lambda *args: self.model.insert(
+                {field: Value(arg, converter=False) for field, arg in zip(fields, args)}))
+            prepared = self._by_columns[names] = (fields, insert)
+        return prepared
+
+    def execute(self, values: dict[str, Any]) -> None:
+        """INSERT one row: ``values`` maps field names to the values a model instance holds."""
+        fields, insert = self._prepared(tuple(values))
+        insert.execute(*[field.db_value(values[field.name]) for field in fields])
+
+    def save(self, row: Model) -> Model:
+        """INSERT a new ``row`` (every value it holds, defaults included) and mark it saved,
+        as ``row.save(force_insert=True)`` does; an auto-increment id is not read back."""
+        self.execute(row.__data__)
+        row._dirty.clear()  # peewee's own record of unsaved fields (Model.save clears it too)
+        return row
 
 
 def _hashable(value: Any) -> bool:

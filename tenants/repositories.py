@@ -17,7 +17,7 @@ from .clock import utcnow
 from .db import database, is_sqlite
 from .keys import fold
 from .models import Group, JSONField, Membership, Tenant, User, new_id
-from .prepared import Prepared, chunks
+from .prepared import Prepared, PreparedInsert, chunks
 from .records import RecordReader
 
 
@@ -90,6 +90,7 @@ class _Repository:
         cls._page_all = Prepared(lambda tenant_id, offset, limit: live(tenant_id).order_by(
             cls.model.created, cls.model.id).offset(offset).limit(limit))
         cls.records = RecordReader(cls.model)
+        cls._insert = PreparedInsert(cls.model)
 
     @classmethod
     def tenant_scope(cls, tenant_id: int) -> Expression:
@@ -173,12 +174,8 @@ class _Repository:
         """Insert a resource; :class:`Duplicate` if its unique name is taken in this tenant."""
         now = utcnow()
         fields = self._with_key(fields)
-        row = self._write(
-            lambda: self.model.create(
-                id=new_id(), tenant=self.tenant.id, created=now, last_modified=now, version=1, **fields
-            ),
-            fields[self.unique_column],
-        )
+        row = self.model(id=new_id(), tenant=self.tenant.id, created=now, last_modified=now, version=1, **fields)
+        self._write(lambda: self._insert.save(row), fields[self.unique_column])
         return _as_stored(row)
 
     def update(self, row, fields: dict):
