@@ -4,6 +4,7 @@ Run from the repository root::
 
     python benchmarks/sync_throughput.py                # 10,000 users, 20 groups, 8 clients, SQLite
     python benchmarks/sync_throughput.py --postgres     # the same on SQLite, then on PostgreSQL
+    python benchmarks/sync_throughput.py --postgres-only --users 100000   # PostgreSQL alone
     python benchmarks/sync_throughput.py --quick        # 1,000 users: a quick check that it all works
 
 Per database, it starts ``scim-gateway serve --workers W --threads T`` (the CLI's defaults
@@ -795,6 +796,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="share of users deactivated then deleted (default 0.1)")
     parser.add_argument("--postgres", action="store_true",
                         help=f"also run on PostgreSQL (a fresh database on {POSTGRES_ADMIN_URL}, dropped after)")
+    parser.add_argument("--postgres-only", action="store_true", help="run on PostgreSQL only (skip SQLite)")
     parser.add_argument("--quick", action="store_true", help="1,000 users unless --users says otherwise")
     parser.add_argument("--max-minutes", type=float, default=30,
                         help="give up a sync (one server) after this long (default 30)")
@@ -807,6 +809,7 @@ def main(argv: list[str] | None = None) -> int:
 
     extra = [f"server:   scim-gateway serve --workers {args.workers} --threads {args.threads} "
              f"(gunicorn gthread, JSON request log on); ceiling: benchmarks/ceiling_app.py, same settings"]
+    args.postgres = args.postgres or args.postgres_only
     if args.postgres:
         parts = urlsplit(POSTGRES_ADMIN_URL)
         extra.append(f"postgres: {postgres_version(POSTGRES_ADMIN_URL)} at {parts.hostname}:{parts.port or 5432}")
@@ -820,8 +823,9 @@ def main(argv: list[str] | None = None) -> int:
     reports = []
     with tempfile.TemporaryDirectory(prefix="scim-sync-bench-") as tmp:
         folder = Path(tmp)
-        runs: list[tuple[str, Callable[[], contextlib.AbstractContextManager[str]]]] = [
-            ("SQLite", lambda: contextlib.nullcontext(f"sqlite:///{folder}/gateway.db"))]
+        runs: list[tuple[str, Callable[[], contextlib.AbstractContextManager[str]]]] = []
+        if not args.postgres_only:
+            runs.append(("SQLite", lambda: contextlib.nullcontext(f"sqlite:///{folder}/gateway.db")))
         if args.postgres:
             runs.append(("PostgreSQL", lambda: fresh_postgres_url(POSTGRES_ADMIN_URL)))
         for label, database in runs:
