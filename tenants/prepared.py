@@ -17,7 +17,8 @@ An argument may also be a list (``column.in_(ids)``, the rows of an INSERT): its
 built once per *bucket* of lengths (1, 2, 4, ... :data:`MAX_LIST_LENGTH`), and a shorter
 list is padded with its last item. A repeated value changes neither an ``IN (...)`` test
 nor an ``INSERT ... ON CONFLICT DO NOTHING``, which are what lists are for here; callers
-send longer lists in chunks (:func:`chunks`).
+send longer lists in chunks (:func:`chunks`). :class:`PreparedInsert` does the same for
+one-row INSERTs (a user, a group, an audit event), whose values it converts itself.
 """
 
 from __future__ import annotations

@@ -314,6 +314,40 @@ def test_prepared_list_arguments_match_exactly_whatever_their_length(database_ur
     close_pool()
 
 
+def test_page_records_hold_what_the_models_hold(database_url):
+    """Pages are read as records straight from the driver: every field must read back as
+    the peewee model has it (timestamps, booleans, JSON, NULLs), on both databases, on the
+    prepared unfiltered path and on the filtered one."""
+    from tenants.models import Group, User
+    from tenants.repositories import GroupRepository, UserRepository
+
+    app = create_app({"TESTING": True, "DATABASE_URL": database_url})
+    with app.app_context(), database.connection_context():
+        tenant, _ = services.create_tenant("acme")
+        users = UserRepository(tenant)
+        users.create({"user_name": "ann@example.com", "given_name": "Ann", "family_name": None, "external_id": "e1",
+                      "active": False, "extra": {"emails": [{"value": "ann@example.com", "primary": True}]}})
+        users.create({"user_name": "bob@example.com", "given_name": None, "family_name": "Bob", "external_id": None,
+                      "active": None, "extra": {}})
+        GroupRepository(tenant).create({"display_name": "Staff", "external_id": None, "extra": {"note": "x"}})
+        for repository, model in ((users, User), (GroupRepository(tenant), Group)):
+            for where in (None, model.id.is_null(False)):
+                total, records = repository.page(where, 0, 10)
+                assert total == len(records) == model.select().count()
+                for record in records:
+                    stored = repository.get(record.id)
+                    for field in model._meta.sorted_fields:
+                        name = field.column_name if field.name == "tenant" else field.name
+                        expected = stored.__data__[field.name]
+                        assert getattr(record, name) == expected, name
+                        assert type(getattr(record, name)) is type(expected), name
+        total, records = users.page(None, 1, 10)
+        assert total == 2 and [record.user_name for record in records] == ["bob@example.com"]
+        assert users.page(None, 2, 10) == (2, [])
+        assert users.page(None, 0, 0) == (2, [])
+    close_pool()
+
+
 def test_a_pooled_postgresql_checkout_sends_nothing_to_the_server(postgres_url):
     db = open_database(postgres_url)
     name = postgres_url.rsplit("/", 1)[-1]
