@@ -85,7 +85,7 @@ class User(BaseModel):
     """
 
     id = CharField(max_length=36, primary_key=True, default=new_id)
-    tenant = ForeignKeyField(Tenant, on_delete="CASCADE")
+    tenant = ForeignKeyField(Tenant, on_delete="CASCADE", index=False)  # the indexes below lead with it
     user_name = CharField(max_length=255)
     user_name_key = CharField(max_length=255)
     external_id = CharField(max_length=255, null=True)
@@ -118,7 +118,7 @@ class Group(BaseModel):
     """A provisioned group; ``display_name_key`` is the folded displayName."""
 
     id = CharField(max_length=36, primary_key=True, default=new_id)
-    tenant = ForeignKeyField(Tenant, on_delete="CASCADE")
+    tenant = ForeignKeyField(Tenant, on_delete="CASCADE", index=False)  # the indexes below lead with it
     display_name = CharField(max_length=255)
     display_name_key = CharField(max_length=255)
     external_id = CharField(max_length=255, null=True)
@@ -143,7 +143,7 @@ class Membership(BaseModel):
     member is displayed by its userName.
     """
 
-    group = ForeignKeyField(Group, on_delete="CASCADE")
+    group = ForeignKeyField(Group, on_delete="CASCADE", index=False)  # the primary key leads with it
     user = ForeignKeyField(User, on_delete="CASCADE", index=True)
     display = CharField(max_length=255, null=True)
 

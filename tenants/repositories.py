@@ -227,9 +227,19 @@ class UserRepository(_Repository):
         return (User.tenant == self.tenant.id) & _unindexed(User.deleted_at).is_null()
 
     def _leave_groups(self, row) -> None:
-        """Remove the user's memberships, bumping each group's version (its members changed)."""
-        groups = Membership.select(Membership.group).where(Membership.user == row.id)
-        Group.update(version=Group.version + 1, last_modified=utcnow()).where(Group.id.in_(groups)).execute()
+        """Remove the user's memberships, bumping each group's version (its members changed).
+
+        On PostgreSQL the groups are locked in id order first: an UPDATE locks rows in the
+        order its plan meets them, so two deletes of users who share groups could each hold
+        one group and wait for the other's (a deadlock, answered 500). In one order, the
+        second waits for the first. SQLite runs one write transaction at a time.
+        """
+        groups = sorted(group_id for (group_id,) in
+                        Membership.select(Membership.group).where(Membership.user == row.id).tuples())
+        for chunk in chunks(groups):
+            if not is_sqlite():
+                Group.select(Group.id).where(Group.id.in_(chunk)).order_by(Group.id).for_update().execute()
+            Group.update(version=Group.version + 1, last_modified=utcnow()).where(Group.id.in_(chunk)).execute()
         Membership.delete().where(Membership.user == row.id).execute()
 
     def delete(self, row) -> None:

@@ -24,7 +24,9 @@ from playhouse.migrations import Runner
 from gateway.app import create_app
 from tenants import migrate as migrations
 from tenants.db import close_pool, database
+from tenants import services
 from tenants.keys import fold
+from tenants.models import Group, Membership, User
 
 from .conftest import Scim, TenantCredentials
 from .postgres import fresh_postgres_url
@@ -214,6 +216,36 @@ def test_upgrade_from_0005_pages_live_users_through_a_partial_index(blank_url):
     assert found["totalResults"] == 0 and found["Resources"] == []
     found = scim.get("/Users?filter=" + quote('externalId eq "ext-john"')).get_json()
     assert [user["id"] for user in found["Resources"]] == [ids["john"]]
+
+
+def test_upgrade_from_0006_drops_only_the_redundant_single_column_indexes(blank_url):
+    """0007 drops the tenant_id index of users and groups and the group_id index of
+    memberships (wider indexes lead with those columns); every other index stays, and a
+    tenant's deletion still cascades to its users, groups and memberships."""
+    db = _raw(blank_url)
+    db.connect()
+    try:
+        Runner(db, str(migrations.MIGRATIONS_DIR)).up(target=_migration("0006_"))
+        old = _old_data(db)
+        tables = ("scim_user", "scim_group", "membership")
+        before = {table: {index.name for index in db.get_indexes(table)} for table in tables}
+        assert migrations.migrate(db) == [name for name in _migration_names() if name > _migration("0006_")]
+        after = {table: {index.name for index in db.get_indexes(table)} for table in tables}
+    finally:
+        db.close()
+    dropped = {"scim_user": {"scim_user_tenant_id"}, "scim_group": {"scim_group_tenant_id"},
+               "membership": {"membership_group_id"}}
+    for table in tables:
+        assert dropped[table] <= before[table]
+        assert after[table] == before[table] - dropped[table]
+
+    app = create_app({"TESTING": True, "DATABASE_URL": blank_url})
+    scim = Scim(app.test_client(), TenantCredentials(slug="legacy", token=old["token"]))
+    staff = scim.get(f"/Groups/{old['ids']['staff']}").get_json()
+    assert sorted(member["value"] for member in staff["members"]) == sorted([old["ids"]["jane"], old["ids"]["john"]])
+    with app.app_context(), database.connection_context():
+        services.delete_tenant("legacy")
+        assert [User.select().count(), Group.select().count(), Membership.select().count()] == [0, 0, 0]
 
 
 def test_migrating_twice_applies_nothing_the_second_time(blank_url):
