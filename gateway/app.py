@@ -14,7 +14,7 @@ from . import access_log, auth_throttle, config, errors, plugin_manager, ratelim
 from .openapi import init_app as init_api
 from .openapi import is_scim_path, scim_error_response
 from . import request_id
-from tenants import stats
+from tenants import stats, statistics
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +45,7 @@ def _init_request_stats(app: Flask) -> None:
     response has been sent (``call_on_close``), never while the client waits.
     """
     stats.reset()
+    statistics.reset()
 
     @app.after_request
     def _count_scim_request(response):
@@ -52,6 +53,8 @@ def _init_request_stats(app: Flask) -> None:
         if tenant is not None and is_scim_path(request.path):
             stats.count(tenant.id, response.status_code >= 400, defer=True)
             response.call_on_close(stats.flush_if_due)
+            if request.method != "GET":  # PostgreSQL: ANALYZE the tables this process grew (tenants.statistics)
+                response.call_on_close(statistics.analyse_if_grown)
         return response
 
 

@@ -112,6 +112,13 @@ class User(BaseModel):
 # condition every user list carries.
 User.add_index(User.index(User.tenant, User.created, User.id, where=User.deleted_at.is_null(),
                           name="scim_user_live_tenant_id_created_id"))
+# The sweep's two lookups (migration 0008), over the rows it purges only, so that no query
+# of live users can choose them.
+User.add_index(User.index(User.tenant, User.deleted_at, where=User.deleted_at.is_null(False),
+                          name="scim_user_tombstones_tenant_id_deleted_at"))
+User.add_index(User.index(User.tenant, User.disabled_at,
+                          where=User.deleted_at.is_null() & User.disabled_at.is_null(False),
+                          name="scim_user_disabled_tenant_id_disabled_at"))
 
 
 class Group(BaseModel):

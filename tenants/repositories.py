@@ -13,6 +13,7 @@ from typing import Callable, Iterable, Mapping
 
 from peewee import JOIN, SQL, Expression, IntegrityError, NodeList, Ordering, fn
 
+from . import statistics
 from .clock import utcnow
 from .db import database, is_sqlite
 from .keys import fold
@@ -176,6 +177,7 @@ class _Repository:
         fields = self._with_key(fields)
         row = self.model(id=new_id(), tenant=self.tenant.id, created=now, last_modified=now, version=1, **fields)
         self._write(lambda: self._insert.save(row), fields[self.unique_column])
+        statistics.added(self.model._meta.table_name, 1)
         return _as_stored(row)
 
     def update(self, row, fields: dict):
@@ -274,8 +276,8 @@ class UserRepository(_Repository):
         """Which of ``ids`` are users of this tenant: one query on the primary key per 512 ids.
 
         The tenant and tombstone conditions are checked in Python on the (at most
-        ``len(ids)``) rows found: put in SQL, SQLite's planner preferred the
-        (tenant, deleted_at, ...) index and scanned the whole tenant.
+        ``len(ids)``) rows found: put in SQL, SQLite's planner preferred an index on
+        the tenant and scanned the whole tenant.
 
         ``lock`` (PostgreSQL): hold a share lock on these users, taken in id order, until
         the transaction ends, so a concurrent delete or tombstone either finishes first
@@ -359,6 +361,7 @@ class GroupRepository(_Repository):
             raise UnknownMembers(new - found)
         for chunk in chunks(sorted(new)):
             _INSERT_MEMBERS.cursor(group.id, chunk, [members[user_id] for user_id in chunk])
+        statistics.added(Membership._meta.table_name, len(new))
         return new
 
     def _remove(self, group: Group, condition: Expression | None) -> list[str]:

@@ -348,6 +348,52 @@ def test_page_records_hold_what_the_models_hold(database_url):
     close_pool()
 
 
+def test_the_tables_a_process_grew_are_analysed_on_postgresql_and_left_alone_on_sqlite(database_url, monkeypatch):
+    """PostgreSQL without statistics guessed plans that walked a whole tenant for a lookup
+    by id or userName (autovacuum off, as here, or behind an initial sync): the gateway
+    runs ANALYZE itself once it has added enough rows (tenants.statistics)."""
+    from tenants import statistics
+
+    monkeypatch.setattr(statistics, "MIN_GROWTH", 30)
+    app = create_app({"TESTING": True, "DATABASE_URL": database_url})
+    with app.app_context(), database.connection_context():
+        _, token = services.create_tenant("acme")
+        services.update_tenant("acme", settings={"plugins": {"rate-limit": {"enabled": False}}})
+        if not tenant_db.is_sqlite():
+            for table in statistics.TABLES:  # nothing but the gateway may analyse them
+                database.execute_sql(f'ALTER TABLE "{table}" SET (autovacuum_enabled = false)')
+    client = app.test_client()
+
+    def post(path: str, body: dict) -> dict:
+        # buffered: the test client closes the response, which runs its call_on_close work as a server does
+        response = client.post(f"/tenants/acme/scim/v2{path}", json=body, buffered=True,
+                               headers={"Authorization": f"Bearer {token.secret}"})
+        assert response.status_code == 201, response.get_json()
+        return response.get_json()
+
+    def analysed() -> dict:
+        with app.app_context(), database.connection_context():
+            if tenant_db.is_sqlite():
+                return {"sqlite_stat1": database.table_exists("sqlite_stat1")}
+            # ANALYZE sets reltuples in the same transaction (-1: never analysed nor vacuumed).
+            rows = database.execute_sql("SELECT relname, reltuples FROM pg_class WHERE relname IN %s",
+                                        (statistics.TABLES,)).fetchall()
+            return {name: tuples >= 0 for name, tuples in rows}
+
+    user_ids = [post("/Users", {"userName": f"user{i}@example.com"})["id"] for i in range(29)]
+    assert not any(analysed().values())  # 29 new users: below the threshold
+    user_ids.append(post("/Users", {"userName": "user29@example.com"})["id"])
+    post("/Groups", {"displayName": "G", "members": [{"value": user_id} for user_id in user_ids]})
+    if tenant_db.is_sqlite():
+        assert analysed() == {"sqlite_stat1": False}  # SQLite is never analysed
+        return
+    assert analysed() == {"scim_user": True, "membership": True, "scim_group": False}
+    with app.app_context(), database.connection_context():
+        (estimate,) = database.execute_sql("SELECT reltuples FROM pg_class WHERE relname = 'scim_user'").fetchone()
+    assert estimate == 30
+    close_pool()
+
+
 def test_a_pooled_postgresql_checkout_sends_nothing_to_the_server(postgres_url):
     db = open_database(postgres_url)
     name = postgres_url.rsplit("/", 1)[-1]

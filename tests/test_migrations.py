@@ -229,8 +229,9 @@ def test_upgrade_from_0006_drops_only_the_redundant_single_column_indexes(blank_
         old = _old_data(db)
         tables = ("scim_user", "scim_group", "membership")
         before = {table: {index.name for index in db.get_indexes(table)} for table in tables}
-        assert migrations.migrate(db) == [name for name in _migration_names() if name > _migration("0006_")]
+        assert Runner(db, str(migrations.MIGRATIONS_DIR)).up(target=_migration("0007_")) == [_migration("0007_")]
         after = {table: {index.name for index in db.get_indexes(table)} for table in tables}
+        migrations.migrate(db)
     finally:
         db.close()
     dropped = {"scim_user": {"scim_user_tenant_id"}, "scim_group": {"scim_group_tenant_id"},
@@ -246,6 +247,31 @@ def test_upgrade_from_0006_drops_only_the_redundant_single_column_indexes(blank_
     with app.app_context(), database.connection_context():
         services.delete_tenant("legacy")
         assert [User.select().count(), Group.select().count(), Membership.select().count()] == [0, 0, 0]
+
+
+def test_upgrade_from_0007_moves_the_sweep_to_partial_indexes_and_keeps_every_row(blank_url):
+    """0008 replaces (tenant_id, deleted_at, disabled_at), which queries of live users could
+    choose, with two partial indexes over tombstones and over disabled users."""
+    db = _raw(blank_url)
+    db.connect()
+    try:
+        Runner(db, str(migrations.MIGRATIONS_DIR)).up(target=_migration("0007_"))
+        _old_data(db)
+        before = {table: _rows(db, table) for table in ALL_TABLES}
+        names = {index.name for index in db.get_indexes("scim_user")}
+        assert migrations.migrate(db) == [name for name in _migration_names() if name > _migration("0007_")]
+        indexes = {index.name: index for index in db.get_indexes("scim_user")}
+        after = {table: _rows(db, table) for table in ALL_TABLES}
+    finally:
+        db.close()
+    assert after == before
+    assert set(indexes) == (names - {"scim_user_tenant_id_deleted_at_disabled_at"}) | {
+        "scim_user_tombstones_tenant_id_deleted_at", "scim_user_disabled_tenant_id_disabled_at"}
+    tombstones = indexes["scim_user_tombstones_tenant_id_deleted_at"]
+    assert tombstones.columns == ["tenant_id", "deleted_at"] and "is not null" in tombstones.sql.lower()
+    disabled = indexes["scim_user_disabled_tenant_id_disabled_at"]
+    assert disabled.columns == ["tenant_id", "disabled_at"]
+    assert "deleted_at" in disabled.sql.lower() and "disabled_at" in disabled.sql.lower()
 
 
 def test_migrating_twice_applies_nothing_the_second_time(blank_url):
