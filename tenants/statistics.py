@@ -61,24 +61,30 @@ def analyse_if_grown() -> list[str]:
     if is_sqlite():
         return []
     due = _due()
+    if not due:
+        return []
     analysed = []
-    for table in due:
-        try:
-            opened = database.connect(reuse_if_open=True)
+    try:
+        opened = database.connect(reuse_if_open=True)
+    except Exception:  # noqa: BLE001 - as below
+        log.exception("Could not connect to ANALYZE %s", ", ".join(due))
+        return []
+    try:
+        for table in due:
             try:
                 database.execute_sql(f'ANALYZE "{table}"')
                 (size,) = database.execute_sql("SELECT reltuples FROM pg_class WHERE oid = %s::regclass",
                                                (table,)).fetchone()
-            finally:
-                if opened:
-                    database.close()
-        except Exception:  # noqa: BLE001 - statistics are an optimisation; the request is already answered
-            log.exception("Could not ANALYZE %s", table)
-            continue
-        with _lock:
-            _added[table] = 0
-            _size_at_analyze[table] = max(float(size), 0.0)
-        analysed.append(table)
+            except Exception:  # noqa: BLE001 - statistics are an optimisation; the request is already answered
+                log.exception("Could not ANALYZE %s", table)
+                continue
+            with _lock:
+                _added[table] = 0
+                _size_at_analyze[table] = max(float(size), 0.0)
+            analysed.append(table)
+    finally:
+        if opened:
+            database.close()
     return analysed
 
 
