@@ -1,7 +1,7 @@
 """PostgreSQL: analyse the gateway's tables once they have grown, autovacuum or not.
 
 PostgreSQL plans from statistics that ``ANALYZE`` gathers, normally autovacuum's (after a
-table's first 50 changed rows, then after each further 10%, with up to a minute's delay).
+table's first 50 changed rows, then after each further 10%, checked once a minute).
 Where autovacuum is off, or behind a table an initial sync fills at hundreds of rows a
 second, the planner sees no statistics and guesses: then every query of a tenant's live
 users looked equally cheap through any index that leads with the tenant, and PostgreSQL
@@ -11,11 +11,25 @@ initial sync of 100,000 users slowed down with every user: 153 requests/s where 
 
 So each process counts the rows it adds to the tables that grow with a tenant (users,
 groups, memberships) and, once they reach :data:`MIN_GROWTH` rows and
-:data:`GROWTH_SHARE` of what the table held at the last ``ANALYZE`` this process ran or saw,
-runs ``ANALYZE`` on that table: after the response has been sent, never inside a
-request's transaction. ``ANALYZE`` samples at most 30,000 rows (tens of milliseconds at
-100,000 users) and two processes analysing at once only do the work twice. SQLite needs
-none of this: the gateway's list queries steer its planner explicitly
+:data:`GROWTH_SHARE` of the table's size at its last ``ANALYZE``, analyses that table:
+after the response has been sent, never inside a request's transaction.
+
+How often matters as much as whether. ``ANALYZE`` reads up to 30,000 rows (25 ms for a
+20,000-row table on an idle 2-core machine, 60 to 220 ms during a sync), and what the
+planner needs from it here is a first picture: afterwards PostgreSQL scales its row
+estimates by the table's current size on disk, and the gateway's tables keep their shape
+(one tenant value, unique ids and names) as they grow. Analysing after every 10% of growth,
+in every process and on several of a process's threads at once, ran 71 ANALYZEs during a
+10,000-user benchmark sync, queued requests' threads behind one another's table locks and
+made most of PostgreSQL's CPU and the p99 of adding members. Now:
+
+- a process claims a due table before analysing it, so its other threads do not repeat it;
+- it skips the table when ``pg_class.reltuples`` shows another process (or autovacuum) has
+  analysed it since at least the growth this process knows of;
+- ``ANALYZE (SKIP_LOCKED)`` passes over a table another session is analysing right now;
+- a table is due again only after it has grown by half (:data:`GROWTH_SHARE`).
+
+SQLite needs none of this: the gateway's list queries steer its planner explicitly
 (``tenants.repositories``).
 """
 
@@ -23,6 +37,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 
 from .db import database, is_sqlite
 
@@ -30,8 +45,8 @@ log = logging.getLogger(__name__)
 
 #: Rows a process adds to a table before it considers analysing it.
 MIN_GROWTH = 1000
-#: ... and the share of the table's size at its last ANALYZE they must reach (autovacuum's default).
-GROWTH_SHARE = 0.10
+#: ... and the share of the table's size at its last ANALYZE they must reach.
+GROWTH_SHARE = 0.5
 #: The tables that grow with a tenant's users and groups.
 TABLES = ("scim_user", "scim_group", "membership")
 
@@ -46,21 +61,56 @@ def added(table: str, rows: int) -> None:
         _added[table] += rows
 
 
-def _due() -> list[str]:
+def _claim_due() -> dict[str, int]:
+    """``{table: rows added}`` for each due table, whose count this call takes (so no other
+    thread of this process analyses it at the same time)."""
     with _lock:
-        return [table for table, rows in _added.items()
-                if rows >= MIN_GROWTH and rows >= GROWTH_SHARE * _size_at_analyze.get(table, 0)]
+        due = {table: rows for table, rows in _added.items()
+               if rows >= MIN_GROWTH and rows >= GROWTH_SHARE * _size_at_analyze.get(table, 0)}
+        for table in due:
+            _added[table] = 0
+        return due
+
+
+def _give_back(table: str, rows: int) -> None:
+    with _lock:
+        _added[table] += rows
+
+
+def _analysed_size(table: str) -> float:
+    """The table's row count as of its last ANALYZE or VACUUM by anyone (-1: never)."""
+    (size,) = database.execute_sql("SELECT reltuples FROM pg_class WHERE oid = %s::regclass", (table,)).fetchone()
+    return float(size)
+
+
+def _analyse(table: str, rows: int) -> bool:
+    """Analyse ``table`` unless someone did since it grew by the ``rows`` this process added.
+
+    Returns whether this call ran ``ANALYZE``.
+    """
+    known = _size_at_analyze.get(table, 0.0)
+    size = _analysed_size(table)
+    ran = False
+    if size < known + rows:  # nobody has analysed it since it reached the size this process knows of
+        started = time.perf_counter()
+        database.execute_sql(f'ANALYZE (SKIP_LOCKED) "{table}"')
+        size = _analysed_size(table)
+        ran = True
+        log.info("Analysed %s (about %d rows) in %.0f ms", table, size, (time.perf_counter() - started) * 1000)
+    with _lock:
+        _size_at_analyze[table] = max(size, known + rows, 0.0)
+    return ran
 
 
 def analyse_if_grown() -> list[str]:
     """Run ``ANALYZE`` on each table this process has grown enough; returns those analysed.
 
-    Never raises (a failure is logged; the rows stay counted, so the next call retries).
+    Never raises (a failure is logged and the rows stay counted, so a later call retries).
     Does nothing on SQLite.
     """
     if is_sqlite():
         return []
-    due = _due()
+    due = _claim_due()
     if not due:
         return []
     analysed = []
@@ -68,20 +118,17 @@ def analyse_if_grown() -> list[str]:
         opened = database.connect(reuse_if_open=True)
     except Exception:  # noqa: BLE001 - as below
         log.exception("Could not connect to ANALYZE %s", ", ".join(due))
+        for table, rows in due.items():
+            _give_back(table, rows)
         return []
     try:
-        for table in due:
+        for table, rows in due.items():
             try:
-                database.execute_sql(f'ANALYZE "{table}"')
-                (size,) = database.execute_sql("SELECT reltuples FROM pg_class WHERE oid = %s::regclass",
-                                               (table,)).fetchone()
+                if _analyse(table, rows):
+                    analysed.append(table)
             except Exception:  # noqa: BLE001 - statistics are an optimisation; the request is already answered
                 log.exception("Could not ANALYZE %s", table)
-                continue
-            with _lock:
-                _added[table] = 0
-                _size_at_analyze[table] = max(float(size), 0.0)
-            analysed.append(table)
+                _give_back(table, rows)
     finally:
         if opened:
             database.close()
