@@ -109,8 +109,9 @@ class User(BaseModel):
 
 
 # Pages of live users (migration 0006): only rows with ``deleted_at IS NULL``, the
-# condition every user list carries.
-User.add_index(User.index(User.tenant, User.created, User.id, where=User.deleted_at.is_null(),
+# condition every user list carries; ``deleted_at`` (always NULL here) as a last column so
+# that SQLite counts them from the index alone (migration 0009).
+User.add_index(User.index(User.tenant, User.created, User.id, User.deleted_at, where=User.deleted_at.is_null(),
                           name="scim_user_live_tenant_id_created_id"))
 # The sweep's two lookups (migration 0008), over the rows it purges only, so that no query
 # of live users can choose them.

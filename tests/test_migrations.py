@@ -18,6 +18,7 @@ import uuid
 from urllib.parse import quote
 
 import pytest
+from peewee import SqliteDatabase
 from playhouse.db_url import connect as connect_url
 from playhouse.migrations import Runner
 
@@ -202,7 +203,7 @@ def test_upgrade_from_0005_pages_live_users_through_a_partial_index(blank_url):
     assert after == before
     assert "scim_user_tenant_id_created_id" not in users
     live = users["scim_user_live_tenant_id_created_id"]
-    assert live.columns == ["tenant_id", "created", "id"]
+    assert live.columns == ["tenant_id", "created", "id", "deleted_at"]  # 0009 appended deleted_at
     assert "deleted_at" in live.sql.lower() and "is null" in live.sql.lower(), live.sql
     assert "scim_group_tenant_id_created_id" in groups
 
@@ -272,6 +273,38 @@ def test_upgrade_from_0007_moves_the_sweep_to_partial_indexes_and_keeps_every_ro
     disabled = indexes["scim_user_disabled_tenant_id_disabled_at"]
     assert disabled.columns == ["tenant_id", "disabled_at"]
     assert "deleted_at" in disabled.sql.lower() and "disabled_at" in disabled.sql.lower()
+
+
+def test_upgrade_from_0008_lets_the_live_users_index_cover_their_count(blank_url):
+    """0009 rebuilds the live-users index with ``deleted_at`` as a last column, so that
+    SQLite counts live users from the index alone; rows, other indexes and answers stay."""
+    db = _raw(blank_url)
+    db.connect()
+    try:
+        Runner(db, str(migrations.MIGRATIONS_DIR)).up(target=_migration("0008_"))
+        old = _old_data(db)
+        before = {table: _rows(db, table) for table in ALL_TABLES}
+        names = {index.name for index in db.get_indexes("scim_user")}
+        assert migrations.migrate(db) == [name for name in _migration_names() if name > _migration("0008_")]
+        indexes = {index.name: index for index in db.get_indexes("scim_user")}
+        after = {table: _rows(db, table) for table in ALL_TABLES}
+        count = 'SELECT COUNT(*) FROM "scim_user" WHERE "tenant_id" = 1 AND "deleted_at" IS NULL'
+        on_sqlite = isinstance(db, SqliteDatabase)
+        plan = " ".join(str(row[-1]) for row in db.execute_sql("EXPLAIN QUERY PLAN " + count)) if on_sqlite else ""
+    finally:
+        db.close()
+    assert after == before
+    assert set(indexes) == names
+    live = indexes["scim_user_live_tenant_id_created_id"]
+    assert live.columns == ["tenant_id", "created", "id", "deleted_at"]
+    assert "deleted_at" in live.sql.lower() and "is null" in live.sql.lower(), live.sql
+    if on_sqlite:  # PostgreSQL decides by its statistics and the visibility map
+        assert "USING COVERING INDEX scim_user_live_tenant_id_created_id" in plan, plan
+
+    app = create_app({"TESTING": True, "DATABASE_URL": blank_url})
+    scim = Scim(app.test_client(), TenantCredentials(slug="legacy", token=old["token"]))
+    listed = scim.get("/Users?startIndex=1&count=1").get_json()
+    assert listed["totalResults"] == 3 and len(listed["Resources"]) == 1
 
 
 def test_migrating_twice_applies_nothing_the_second_time(blank_url):
