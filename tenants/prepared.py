@@ -126,10 +126,16 @@ class PreparedInsert:
     The row's values are converted by each field's ``db_value`` here, as peewee would
     before sending them, and reach the driver as they are; so a JSON field or a timestamp
     can be inserted, which a :class:`Prepared` argument cannot be.
+
+    ``unless_taken``: the fields of a UNIQUE index; a row whose values there are taken is
+    not inserted (``ON CONFLICT (...) DO NOTHING``) and :meth:`execute` returns False,
+    without an error that on PostgreSQL would abort the transaction. Any other
+    constraint still raises.
     """
 
-    def __init__(self, model: type[Model]):
+    def __init__(self, model: type[Model], unless_taken: tuple = ()):
         self.model = model
+        self.unless_taken = unless_taken
         self._by_columns: dict[tuple[str, ...], tuple[list, Prepared]] = {}
 
     def _prepared(self, names: tuple[str, ...]) -> tuple[list, Prepared]:
@@ -137,22 +143,34 @@ class PreparedInsert:
         if prepared is None:
             fields = [self.model._meta.fields[name] for name in names]
             # Value(..., converter=False): the argument is bound as given, not through db_value again.
-            insert = Prepared(lambda *args: self.model.insert(
-                {field: Value(arg, converter=False) for field, arg in zip(fields, args)}))
+            insert = Prepared(lambda *args: self._unless_taken(self.model.insert(
+                {field: Value(arg, converter=False) for field, arg in zip(fields, args)})))
             prepared = self._by_columns[names] = (fields, insert)
         return prepared
 
-    def execute(self, values: dict[str, Any]) -> None:
-        """INSERT one row: ``values`` maps field names to the values a model instance holds."""
-        fields, insert = self._prepared(tuple(values))
-        insert.execute(*[field.db_value(values[field.name]) for field in fields])
+    def _unless_taken(self, insert):
+        if not self.unless_taken:
+            return insert
+        return insert.on_conflict(conflict_target=self.unless_taken, action="NOTHING")
 
-    def save(self, row: Model) -> Model:
+    def execute(self, values: dict[str, Any]) -> bool:
+        """INSERT one row: ``values`` maps field names to the values a model instance holds.
+
+        Returns whether the row was inserted (False: its ``unless_taken`` values are taken).
+        """
+        fields, insert = self._prepared(tuple(values))
+        return insert.execute(*[field.db_value(values[field.name]) for field in fields]).rowcount == 1
+
+    def save(self, row: Model) -> bool:
         """INSERT a new ``row`` (every value it holds, defaults included) and mark it saved,
-        as ``row.save(force_insert=True)`` does; an auto-increment id is not read back."""
-        self.execute(row.__data__)
-        row._dirty.clear()  # peewee's own record of unsaved fields (Model.save clears it too)
-        return row
+        as ``row.save(force_insert=True)`` does; an auto-increment id is not read back.
+
+        Returns whether it was inserted (see ``unless_taken``).
+        """
+        inserted = self.execute(row.__data__)
+        if inserted:
+            row._dirty.clear()  # peewee's own record of unsaved fields (Model.save clears it too)
+        return inserted
 
 
 def _hashable(value: Any) -> bool:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Callable, Iterable, Mapping
 
-from peewee import JOIN, SQL, Expression, IntegrityError, NodeList, Ordering, fn
+from peewee import JOIN, OP, SQL, Expression, Field, IntegrityError, NodeList, Ordering, fn
 
 from . import statistics
 from .clock import utcnow
@@ -57,6 +57,14 @@ def _unindexed_ordering(term):
     return _unindexed(term)
 
 
+def _total_from_page(records: list, offset: int, limit: int) -> int | None:
+    """How many rows match, if a page read at ``offset`` with ``limit`` tells: it does
+    when the page is not full and holds rows, or is empty at the start; else ``None``."""
+    if limit > 0 and len(records) < limit and (records or offset == 0):
+        return offset + len(records)
+    return None
+
+
 def _as_stored(row):
     """``row`` with its JSON fields as they read back (keys sorted), so a write can be
     answered from the row it wrote without reading it again."""
@@ -90,21 +98,53 @@ class _Repository:
         cls._count_all = Prepared(lambda tenant_id: live(tenant_id).select(fn.COUNT(SQL("*"))))
         cls._page_all = Prepared(lambda tenant_id, offset, limit: live(tenant_id).order_by(
             cls.model.created, cls.model.id).offset(offset).limit(limit))
+        cls._equal_statements = {}  # field name -> (page, count) of live rows with field = value
         cls.records = RecordReader(cls.model)
-        cls._insert = PreparedInsert(cls.model)
+        cls._insert = PreparedInsert(cls.model, unless_taken=(
+            cls.model.tenant, getattr(cls.model, cls.unique_column + "_key")))
 
     @classmethod
-    def tenant_scope(cls, tenant_id: int) -> Expression:
-        """The condition that keeps a query to tenant ``tenant_id``'s resources."""
-        return cls.model.tenant == tenant_id
-
-    def scope(self, unindexed: bool = False) -> Expression:
-        """The tenant condition every query of this repository carries.
+    def tenant_scope(cls, tenant_id: int, unindexed: bool = False) -> Expression:
+        """The condition that keeps a query to tenant ``tenant_id``'s resources.
 
         ``unindexed``: in a form that leads SQLite's planner to no paging index (see
         :meth:`page`); the tenant itself stays indexable.
         """
-        return self.tenant_scope(self.tenant.id)
+        return cls.model.tenant == tenant_id
+
+    def scope(self, unindexed: bool = False) -> Expression:
+        """The tenant condition every query of this repository carries (see :meth:`tenant_scope`)."""
+        return self.tenant_scope(self.tenant.id, unindexed)
+
+    @classmethod
+    def _equal(cls, field: Field) -> tuple[Prepared, Prepared]:
+        """``(page, count)`` of the live rows whose ``field`` equals a value, as :meth:`page`
+        builds them for a selective filter, with their SQL built once per field."""
+        statements = cls._equal_statements.get(field.name)
+        if statements is None:
+            def matching(tenant_id, value):  # called when a template is built, once per database kind
+                return cls.model.select().where(cls.tenant_scope(tenant_id, unindexed=True) & (field == value))
+
+            statements = cls._equal_statements[field.name] = (
+                Prepared(lambda tenant_id, value, offset, limit: matching(tenant_id, value).order_by(
+                    _unindexed(cls.model.created), _unindexed(cls.model.id)).offset(offset).limit(limit)),
+                Prepared(lambda tenant_id, value: matching(tenant_id, value).select(fn.COUNT(SQL("*")))),
+            )
+        return statements
+
+    def _prepared_page(self, where: Expression | None, order, selective: bool) -> tuple[Prepared, Prepared, tuple] | None:
+        """``(page, count, arguments)`` when the list is one of the prepared shapes: all
+        live rows, or those with one indexed column equal to a value (how an IdP looks a
+        user or group up); else ``None``."""
+        if order is not None:
+            return None
+        if where is None:
+            return self._page_all, self._count_all, (self.tenant.id,)
+        if (selective and isinstance(where, Expression) and where.op == OP.EQ and isinstance(where.lhs, Field)
+                and where.lhs.model is self.model and isinstance(where.rhs, str)):
+            page, count = self._equal(where.lhs)
+            return page, count, (self.tenant.id, where.rhs)
+        return None
 
     def get(self, resource_id: str, for_update: bool = False):
         """The resource with ``resource_id`` in this tenant, or ``None``.
@@ -118,7 +158,12 @@ class _Repository:
 
     def page(self, where: Expression | None, offset: int, limit: int, order=None,
              selective: bool = False) -> tuple[int, list]:
-        """``(total matching, records of one page)``: two queries, whatever the tenant's size.
+        """``(total matching, records of one page)``: at most two queries, whatever the tenant's size.
+
+        The page is read first; a page that is not full tells the total (everything
+        before it, and what it holds), so only a full page, or an empty one past the
+        start, also counts. A lookup by userName or externalId, as an IdP sends before
+        each write, is one query.
 
         The rows are read-only records (:mod:`tenants.records`), not model instances. They
         come in creation order through the paging index unless ``order`` says
@@ -128,22 +173,26 @@ class _Repository:
         would otherwise walk through the whole tenant. PostgreSQL's planner chooses that by
         its statistics (checked in ``tests/test_query_plans.py``).
         """
-        if where is None and order is None:  # paging through all of them: prepared statements
-            total = self._count_all.execute(self.tenant.id).fetchone()[0]
-            if limit <= 0 or offset >= total:
-                return total, []
-            return total, self.records.read(self._page_all.execute(self.tenant.id, offset, limit))
+        prepared = self._prepared_page(where, order, selective)
+        if prepared is not None:  # SQL built once (tenants.prepared)
+            page, count, arguments = prepared
+            records = self.records.read(page.execute(*arguments, offset, limit)) if limit > 0 else []
+            total = _total_from_page(records, offset, limit)
+            if total is None:
+                total = count.execute(*arguments).fetchone()[0]
+            return total, records
         scope = self.scope(unindexed=selective)
         condition = scope if where is None else scope & where
         query = self.model.select().where(condition)
-        total = query.count()
-        if limit <= 0 or offset >= total:
-            return total, []
-        order = order if order is not None else (self.model.created, self.model.id)
-        if selective:
-            order = [_unindexed_ordering(term) for term in order]
-        sql, params = query.order_by(*order).offset(offset).limit(limit).sql()
-        return total, self.records.read(database.execute_sql(sql, params))
+        records = []
+        if limit > 0:
+            order = order if order is not None else (self.model.created, self.model.id)
+            if selective:
+                order = [_unindexed_ordering(term) for term in order]
+            sql, params = query.order_by(*order).offset(offset).limit(limit).sql()
+            records = self.records.read(database.execute_sql(sql, params))
+        total = _total_from_page(records, offset, limit)
+        return (query.count() if total is None else total), records
 
     def _with_key(self, fields: dict) -> dict:
         if self.unique_column in fields:
@@ -157,39 +206,46 @@ class _Repository:
             query = query.where(self.model.id != other_than)
         return query.exists()
 
-    def _write(self, write, name: str, other_than: str | None = None):
-        # On PostgreSQL a savepoint, so that after a constraint violation the transaction
-        # can still ask why (it refuses queries in an aborted transaction). SQLite undoes
-        # only the failed statement, so there the transaction goes on without one.
-        try:
-            if is_sqlite():
-                return write()
-            with database.atomic():
-                return write()
-        except IntegrityError:
-            if self._name_taken(name, other_than):
-                raise Duplicate(self.unique_attribute, name) from None
-            raise
-
     def create(self, fields: dict):
-        """Insert a resource; :class:`Duplicate` if its unique name is taken in this tenant."""
+        """Insert a resource; :class:`Duplicate` if its unique name is taken in this tenant.
+
+        One statement: a taken name inserts nothing (``ON CONFLICT ... DO NOTHING``)
+        rather than failing, so PostgreSQL needs no savepoint around it.
+        """
         now = utcnow()
         fields = self._with_key(fields)
         row = self.model(id=new_id(), tenant=self.tenant.id, created=now, last_modified=now, version=1, **fields)
-        self._write(lambda: self._insert.save(row), fields[self.unique_column])
+        if not self._insert.save(row):
+            raise Duplicate(self.unique_attribute, fields[self.unique_column])
         statistics.added(self.model._meta.table_name, 1)
         return _as_stored(row)
 
     def update(self, row, fields: dict):
         """Write changed ``fields`` of ``row``, bumping ``version`` and ``lastModified``.
 
-        ``row`` is left as a fresh read would return it.
+        ``row`` is left as a fresh read would return it. :class:`Duplicate` if it is
+        renamed to a name another resource of this tenant has.
         """
         for name, value in self._with_key(fields).items():
             if getattr(row, name) != value:
                 setattr(row, name, value)
         self.touch(row)
-        self._write(lambda: self.save_changes(row), getattr(row, self.unique_column), row.id)
+        if self.unique_column + "_key" not in row._dirty:  # not renamed: no UNIQUE index can object
+            self.save_changes(row)
+            return _as_stored(row)
+        # Renamed. On PostgreSQL in a savepoint, so that after the violation the transaction
+        # can still ask why (it refuses queries in an aborted transaction). SQLite undoes
+        # only the failed statement, so there the transaction goes on without one.
+        try:
+            if is_sqlite():
+                self.save_changes(row)
+            else:
+                with database.atomic():
+                    self.save_changes(row)
+        except IntegrityError:
+            if self._name_taken(getattr(row, self.unique_column), row.id):
+                raise Duplicate(self.unique_attribute, getattr(row, self.unique_column)) from None
+            raise
         return _as_stored(row)
 
     @staticmethod
@@ -217,16 +273,11 @@ class UserRepository(_Repository):
     TOMBSTONE_KEY_PREFIX = "~deleted~"
 
     @classmethod
-    def tenant_scope(cls, tenant_id: int) -> Expression:
-        """Tenant ``tenant_id``'s users that are not tombstones."""
-        return (User.tenant == tenant_id) & User.deleted_at.is_null()
-
-    def scope(self, unindexed: bool = False) -> Expression:
-        """This tenant's live users; ``unindexed``: without offering SQLite the live-users
-        paging index (or any other index on ``deleted_at``)."""
-        if not unindexed:
-            return super().scope()
-        return (User.tenant == self.tenant.id) & _unindexed(User.deleted_at).is_null()
+    def tenant_scope(cls, tenant_id: int, unindexed: bool = False) -> Expression:
+        """Tenant ``tenant_id``'s users that are not tombstones; ``unindexed``: without
+        offering SQLite the live-users paging index (or any other index on ``deleted_at``)."""
+        deleted_at = _unindexed(User.deleted_at) if unindexed else User.deleted_at
+        return (User.tenant == tenant_id) & deleted_at.is_null()
 
     def _leave_groups(self, row) -> None:
         """Remove the user's memberships, bumping each group's version (its members changed).
