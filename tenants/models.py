@@ -10,6 +10,7 @@ import json
 import uuid
 
 from peewee import (
+    BigIntegerField,
     BooleanField,
     CharField,
     CompositeKey,
@@ -142,6 +143,22 @@ class Group(BaseModel):
             (("tenant", "external_id"), False),
             (("tenant", "created", "id"), False),
         )
+
+
+class UserTally(BaseModel):
+    """A share of one tenant's live users, written only by triggers on ``scim_user``
+    (migration 0010): ``live`` sums to how many users have ``deleted_at IS NULL``,
+    ``changes`` to how often one joined or left them (it only grows). A tenant has one
+    row per slot (one on SQLite; on PostgreSQL one per ``pg_backend_pid() % 64``)."""
+
+    tenant_id = IntegerField()  # no foreign key: a trigger on ``tenant`` removes the rows
+    slot = IntegerField()
+    live = IntegerField()
+    changes = BigIntegerField()
+
+    class Meta:
+        table_name = "user_tally"
+        primary_key = CompositeKey("tenant_id", "slot")
 
 
 class Membership(BaseModel):

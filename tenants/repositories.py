@@ -11,13 +11,13 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Callable, Iterable, Mapping
 
-from peewee import JOIN, OP, SQL, Expression, Field, IntegrityError, NodeList, Ordering, fn
+from peewee import JOIN, OP, SQL, Expression, Field, IntegrityError, NodeList, Ordering, Select, Tuple, fn
 
-from . import statistics
+from . import positions, statistics
 from .clock import utcnow
 from .db import database, is_sqlite
 from .keys import fold
-from .models import Group, JSONField, Membership, Tenant, User, new_id
+from .models import Group, JSONField, Membership, Tenant, User, UserTally, new_id
 from .prepared import Prepared, PreparedInsert, chunks
 from .records import RecordReader
 
@@ -132,19 +132,27 @@ class _Repository:
             )
         return statements
 
-    def _prepared_page(self, where: Expression | None, order, selective: bool) -> tuple[Prepared, Prepared, tuple] | None:
-        """``(page, count, arguments)`` when the list is one of the prepared shapes: all
-        live rows, or those with one indexed column equal to a value (how an IdP looks a
-        user or group up); else ``None``."""
-        if order is not None:
-            return None
-        if where is None:
-            return self._page_all, self._count_all, (self.tenant.id,)
-        if (selective and isinstance(where, Expression) and where.op == OP.EQ and isinstance(where.lhs, Field)
-                and where.lhs.model is self.model and isinstance(where.rhs, str)):
+    def _equal_lookup(self, where: Expression | None, order, selective: bool) -> tuple[Prepared, Prepared, tuple] | None:
+        """``(page, count, arguments)`` when the list asks for the rows with one indexed
+        column equal to a value (how an IdP looks a user or group up); else ``None``."""
+        if (order is None and selective and isinstance(where, Expression) and where.op == OP.EQ
+                and isinstance(where.lhs, Field) and where.lhs.model is self.model and isinstance(where.rhs, str)):
             page, count = self._equal(where.lhs)
             return page, count, (self.tenant.id, where.rhs)
         return None
+
+    def _run_prepared(self, page: Prepared, count: Prepared, arguments: tuple, offset: int,
+                      limit: int) -> tuple[int, list]:
+        """:meth:`page` through prepared statements taking ``arguments`` (then offset and limit)."""
+        records = self.records.read(page.execute(*arguments, offset, limit)) if limit > 0 else []
+        total = _total_from_page(records, offset, limit)
+        if total is None:
+            total = count.execute(*arguments).fetchone()[0]
+        return total, records
+
+    def _page_everyone(self, offset: int, limit: int) -> tuple[int, list]:
+        """:meth:`page` of every live resource, in creation order."""
+        return self._run_prepared(self._page_all, self._count_all, (self.tenant.id,), offset, limit)
 
     def get(self, resource_id: str, for_update: bool = False):
         """The resource with ``resource_id`` in this tenant, or ``None``.
@@ -173,14 +181,11 @@ class _Repository:
         would otherwise walk through the whole tenant. PostgreSQL's planner chooses that by
         its statistics (checked in ``tests/test_query_plans.py``).
         """
-        prepared = self._prepared_page(where, order, selective)
-        if prepared is not None:  # SQL built once (tenants.prepared)
-            page, count, arguments = prepared
-            records = self.records.read(page.execute(*arguments, offset, limit)) if limit > 0 else []
-            total = _total_from_page(records, offset, limit)
-            if total is None:
-                total = count.execute(*arguments).fetchone()[0]
-            return total, records
+        if where is None and order is None:  # SQL built once (tenants.prepared)
+            return self._page_everyone(offset, limit)
+        equal = self._equal_lookup(where, order, selective)
+        if equal is not None:
+            return self._run_prepared(*equal, offset, limit)
         scope = self.scope(unindexed=selective)
         condition = scope if where is None else scope & where
         query = self.model.select().where(condition)
@@ -279,6 +284,28 @@ class UserRepository(_Repository):
         deleted_at = _unindexed(User.deleted_at) if unindexed else User.deleted_at
         return (User.tenant == tenant_id) & deleted_at.is_null()
 
+    def _page_everyone(self, offset: int, limit: int) -> tuple[int, list]:
+        """:meth:`page` of every live user: the total from the tally the database keeps
+        (migration 0010) rather than a count, and a deep page from the nearest anchor
+        (:mod:`tenants.positions`) rather than from the first user. Two short queries
+        (a third, over the tenant, when a deep page finds its anchors out of date)."""
+        live, changes = (int(value) for value in _USER_TALLY.execute(self.tenant.id).fetchone())
+        if limit <= 0 or offset >= live:
+            return live, []
+        start = positions.start(self.tenant.id, changes, offset, self._anchors)
+        if start is None:
+            rows = self._page_all.execute(self.tenant.id, offset, limit)
+        else:
+            position, (created, user_id) = start
+            rows = _LIVE_USERS_AFTER.execute(self.tenant.id, created, user_id, offset - position, limit)
+        return live, self.records.read(rows)
+
+    def _anchors(self) -> tuple[list[tuple], int]:
+        """The paging key of every ``positions.SPACING``-th live user, and the tally's
+        ``changes`` after reading them."""
+        anchors = [tuple(row) for row in _ANCHORS.execute(self.tenant.id, positions.SPACING).fetchall()]
+        return anchors, int(_USER_TALLY.execute(self.tenant.id).fetchone()[1])
+
     def _leave_groups(self, row) -> None:
         """Remove the user's memberships, bumping each group's version (its members changed).
 
@@ -341,6 +368,27 @@ class UserRepository(_Repository):
             found.update(user_id for user_id, tenant_id, deleted_at in prepared.execute(chunk).fetchall()
                          if tenant_id == self.tenant.id and deleted_at is None)
         return found
+
+
+# The paging of all live users (UserRepository._page_everyone).
+_USER_TALLY = Prepared(lambda tenant_id: UserTally.select(
+    fn.COALESCE(fn.SUM(UserTally.live), 0), fn.COALESCE(fn.SUM(UserTally.changes), 0))
+    .where(UserTally.tenant_id == tenant_id))
+_LIVE_USERS_AFTER = Prepared(lambda tenant_id, created, user_id, skip, limit: User.select().where(
+    UserRepository.tenant_scope(tenant_id) & (Tuple(User.created, User.id) > Tuple(created, user_id)))
+    .order_by(User.created, User.id).offset(skip).limit(limit))
+
+
+def _every_nth_live_user(tenant_id, spacing):
+    position = fn.ROW_NUMBER().over(order_by=[User.created, User.id])
+    numbered = (User.select(User.created, User.id, position.alias("position"))
+                .where(UserRepository.tenant_scope(tenant_id)).alias("numbered"))
+    every = numbered.c.position
+    return (Select([numbered], [numbered.c.created, numbered.c.id]).where((every / spacing) * spacing == every)
+            .order_by(every).bind(database))
+
+
+_ANCHORS = Prepared(_every_nth_live_user)
 
 
 # Statements of every member PATCH, with their SQL built once (tenants.prepared) and their

@@ -18,7 +18,7 @@ import uuid
 from urllib.parse import quote
 
 import pytest
-from peewee import SqliteDatabase
+from peewee import SqliteDatabase, fn
 from playhouse.db_url import connect as connect_url
 from playhouse.migrations import Runner
 
@@ -27,7 +27,7 @@ from tenants import migrate as migrations
 from tenants.db import close_pool, database
 from tenants import services
 from tenants.keys import fold
-from tenants.models import Group, Membership, User
+from tenants.models import Group, Membership, User, UserTally
 
 from .conftest import Scim, TenantCredentials
 from .postgres import fresh_postgres_url
@@ -305,6 +305,44 @@ def test_upgrade_from_0008_lets_the_live_users_index_cover_their_count(blank_url
     scim = Scim(app.test_client(), TenantCredentials(slug="legacy", token=old["token"]))
     listed = scim.get("/Users?startIndex=1&count=1").get_json()
     assert listed["totalResults"] == 3 and len(listed["Resources"]) == 1
+
+
+def test_upgrade_from_0009_tallies_the_live_users_already_there(blank_url):
+    """0010 adds ``user_tally`` and its triggers: it starts from the live users (a
+    tombstone is not one), follows the writes after it, and goes with its tenant."""
+    db = _raw(blank_url)
+    db.connect()
+    try:
+        Runner(db, str(migrations.MIGRATIONS_DIR)).up(target=_migration("0009_"))
+        old = _old_data(db)
+        tenant_id = db.execute_sql("SELECT id FROM tenant WHERE slug = " + db.param, ("legacy",)).fetchone()[0]
+        gone = str(uuid.uuid4())
+        when = dt.datetime(2024, 4, 1)
+        _insert(db, "scim_user", {
+            "id": gone, "tenant_id": tenant_id, "user_name": "gone@example.com", "user_name_key": "~deleted~" + gone,
+            "external_id": None, "given_name": None, "family_name": None, "active": False, "source": "scim",
+            "extra": "{}", "created": when, "last_modified": when, "version": 2, "disabled_at": when,
+            "deleted_at": when,
+        })
+        before = {table: _rows(db, table) for table in ALL_TABLES}
+        assert migrations.migrate(db) == [name for name in _migration_names() if name > _migration("0009_")]
+        after = {table: _rows(db, table) for table in ALL_TABLES}
+        tally = db.execute_sql('SELECT "tenant_id", "slot", "live", "changes" FROM "user_tally"').fetchall()
+    finally:
+        db.close()
+    assert after == before
+    assert [tuple(row) for row in tally] == [(tenant_id, 0, 3, 0)]
+
+    app = create_app({"TESTING": True, "DATABASE_URL": blank_url})
+    scim = Scim(app.test_client(), TenantCredentials(slug="legacy", token=old["token"]))
+    scim.create_user("new@example.com")
+    assert scim.delete(f"/Users/{old['ids']['john']}").status_code == 204
+    listed = scim.get("/Users?count=1").get_json()
+    assert listed["totalResults"] == 3 and len(listed["Resources"]) == 1
+    with app.app_context(), database.connection_context():
+        assert UserTally.select(fn.SUM(UserTally.live), fn.SUM(UserTally.changes)).scalar(as_tuple=True) == (3, 2)
+        services.delete_tenant("legacy")
+        assert UserTally.select().count() == 0
 
 
 def test_migrating_twice_applies_nothing_the_second_time(blank_url):

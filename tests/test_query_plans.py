@@ -99,7 +99,7 @@ def _sorts(plan: str) -> bool:
 
 
 def _page_plan(plans: list[tuple[str, str]]) -> str:
-    (plan,) = [plan for sql, plan in plans if " ORDER BY " in sql and "COUNT(" not in sql]
+    (plan,) = [plan for sql, plan in plans if " ORDER BY " in sql and " LIMIT " in sql and "COUNT(" not in sql]
     return plan
 
 
