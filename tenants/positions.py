@@ -13,7 +13,8 @@ used only while the tally still says so; every request reads the tally anyway (f
 ``totalResults``). Nothing is shared between processes, so nothing can go stale in
 another one. While a tenant's users keep changing (an initial sync), rebuilding anchors
 on every deep page would cost more than the OFFSET it saves: a tenant's anchors are
-rebuilt at most once per :data:`REBUILD_INTERVAL`, and pages in between use OFFSET.
+rebuilt at most once per :data:`REBUILD_INTERVAL`, by one thread at a time, and pages in
+between use OFFSET.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ MAX_TENANTS = 256
 _lock = threading.Lock()
 # tenant id -> (tally changes the anchors were read at, anchors, monotonic time read)
 _anchors: OrderedDict[int, tuple[int, Sequence[tuple], float]] = OrderedDict()
+_reading: set[int] = set()  # tenants whose anchors a thread of this process is reading
 
 
 def start(tenant_id: int, changes: int, offset: int,
@@ -51,12 +53,19 @@ def start(tenant_id: int, changes: int, offset: int,
         kept = _anchors.get(tenant_id)
         if kept is not None:
             _anchors.move_to_end(tenant_id)
-    if kept is not None and kept[0] == changes:
-        anchors = kept[1]
-    elif kept is not None and now - kept[2] < REBUILD_INTERVAL:
-        return None
-    else:
-        anchors, changes_after = read()
+        if kept is not None and kept[0] == changes:
+            anchors = kept[1]
+        elif tenant_id in _reading or (kept is not None and now - kept[2] < REBUILD_INTERVAL):
+            return None  # another thread is reading them, or they were read a moment ago
+        else:
+            anchors = None
+            _reading.add(tenant_id)
+    if anchors is None:
+        try:
+            anchors, changes_after = read()
+        finally:
+            with _lock:
+                _reading.discard(tenant_id)
         consistent = changes_after == changes  # else the set changed while they were read: they match no count
         with _lock:
             _anchors[tenant_id] = (changes if consistent else -1, anchors, now)  # -1: kept for the interval only
@@ -75,3 +84,4 @@ def forget() -> None:
     """Drop every tenant's anchors (tests; a new app)."""
     with _lock:
         _anchors.clear()
+        _reading.clear()

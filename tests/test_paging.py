@@ -157,6 +157,21 @@ def test_anchors_are_read_once_per_state_and_not_kept_when_it_changed_meanwhile(
     assert positions.start(1, 6, 35, read(7)) is None and reads == [5, 7]  # changed while read: not used
     assert positions.start(1, 7, 35, read(7)) == (30, ("k30",)) and reads == [5, 7, 7]
     assert positions.start(2, 7, 35, read(7)) == (30, ("k30",)) and reads == [5, 7, 7, 7]  # per tenant
+
+    started, release = threading.Event(), threading.Event()
+
+    def slow_read():
+        started.set()
+        release.wait(10)
+        return read(8)()
+
+    with ThreadPoolExecutor(1) as pool:
+        first = pool.submit(positions.start, 3, 8, 35, slow_read)
+        assert started.wait(10)
+        assert positions.start(3, 8, 35, read(8)) is None  # one thread reads; the others page by OFFSET
+        release.set()
+        assert first.result() == (30, ("k30",))
+    assert reads == [5, 7, 7, 7, 8]
     positions.forget()
 
 
