@@ -18,6 +18,7 @@ from .clock import utcnow
 from .db import database
 from .models import Tenant, TenantToken
 from .prepared import Prepared
+from .records import RecordReader
 
 SLUG_PATTERN = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
 
@@ -167,6 +168,8 @@ def token_summaries(tenant: Tenant) -> list[dict]:
 _TOKEN_BY_DIGEST = Prepared(
     lambda digest: TenantToken.select(TenantToken, Tenant).join(Tenant).where(TenantToken.digest == digest).limit(1)
 )
+# The row above holds the token's columns, then its tenant's (tenants.records).
+_TOKENS, _TENANTS = RecordReader(TenantToken), RecordReader(Tenant)
 
 
 def authenticate(secret: str) -> TenantToken | None:
@@ -176,10 +179,15 @@ def authenticate(secret: str) -> TenantToken | None:
     request); the final comparison is constant-time.
     """
     wanted = tokens.digest(secret)
-    row = _TOKEN_BY_DIGEST.first(wanted)
-    if row is None or not hmac.compare_digest(row.digest, wanted) or not token_is_current(row):
+    row = _TOKEN_BY_DIGEST.execute(wanted).fetchone()
+    if row is None:
         return None
-    return row
+    token = _TOKENS.instance(row)
+    if not hmac.compare_digest(token.digest, wanted) or not token_is_current(token):
+        return None
+    token.tenant = _TENANTS.instance(row, start=_TOKENS.width)
+    token._dirty.clear()
+    return token
 
 
 def page_tenants(offset: int, limit: int, slugs: list[str] | None = None) -> tuple[int, list[Tenant]]:

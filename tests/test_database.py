@@ -314,6 +314,33 @@ def test_prepared_list_arguments_match_exactly_whatever_their_length(database_ur
     close_pool()
 
 
+def test_the_token_lookup_builds_the_models_a_query_would(database_url):
+    """Every SCIM request authenticates with one prepared query whose row becomes the token
+    and its tenant (tenants.records.RecordReader.instance): each must hold what peewee's
+    own query returns, field by field and type by type, and have nothing to save."""
+    from tenants.models import Tenant, TenantToken
+
+    app = create_app({"TESTING": True, "DATABASE_URL": database_url})
+    with app.app_context(), database.connection_context():
+        _, issued = services.create_tenant("acme", "Acme Ltd")
+        services.update_tenant("acme", settings={"plugins": {"rate-limit": {"enabled": False}}})
+        services.set_enabled("acme", False)
+        token = services.authenticate(issued.secret)
+        stored = TenantToken.select(TenantToken, Tenant).join(Tenant).where(TenantToken.id == token.id).get()
+        for model, expected in ((token, stored), (token.tenant, stored.tenant)):
+            assert type(model) is type(expected)
+            for field in type(expected)._meta.sorted_fields:
+                value, wanted = model.__data__.get(field.name), expected.__data__.get(field.name)
+                assert value == wanted and type(value) is type(wanted), field.name
+            assert model.dirty_fields == []
+        assert token.tenant.settings == {"plugins": {"rate-limit": {"enabled": False}}}
+        assert token.tenant.enabled is False and token.revoked is None
+        assert services.authenticate(issued.secret + "x") is None
+        services.revoke_token("acme", token.prefix)
+        assert services.authenticate(issued.secret) is None
+    close_pool()
+
+
 def test_page_records_hold_what_the_models_hold(database_url):
     """Pages are read as records straight from the driver: every field must read back as
     the peewee model has it (timestamps, booleans, JSON, NULLs), on both databases, on the
