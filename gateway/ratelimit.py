@@ -14,11 +14,12 @@ from __future__ import annotations
 
 import logging
 import math
+import threading
 import time
 
 from flask import Flask, current_app
 from limits import parse_many
-from limits.storage import storage_from_string
+from limits.storage import MemoryStorage, Storage, storage_from_string
 from limits.strategies import MovingWindowRateLimiter
 
 from .errors import TooManyRequestsError
@@ -28,10 +29,52 @@ EXTENSION = "scim_gateway.rate_limiter"
 log = logging.getLogger(__name__)
 
 
+class InlineExpiryMemoryStorage(MemoryStorage):
+    """``limits``' memory storage, dropping expired entries on the calling thread.
+
+    The library's own starts a ``threading.Timer`` (10 ms) to drop them whenever its last
+    one has finished, so under steady traffic a process starts up to a hundred threads a
+    second: with the per-tenant limit on (the default) that cost 0.2 ms of CPU per SCIM
+    request (in-process, 2,600 requests: 2.94 against 2.54 ms per user lookup and create).
+    Here the same clean-up runs inside a hit, at most once per :attr:`EXPIRY_INTERVAL`;
+    the counts do not depend on it (each hit compares timestamps), only memory does.
+
+    It overrides two private names of limits' ``MemoryStorage`` (:data:`_PATCHABLE`); a
+    release of limits without them gets the library's storage as it is.
+    """
+
+    EXPIRY_INTERVAL = 1.0
+
+    def __init__(self, uri: str | None = None, **options):
+        super().__init__(uri, **options)
+        self._next_expiry = 0.0
+        self._expiring = threading.Lock()
+
+    def _MemoryStorage__schedule_expiry(self) -> None:  # replaces the Timer-starting original
+        now = time.monotonic()
+        if now < self._next_expiry or not self._expiring.acquire(blocking=False):
+            return
+        try:
+            self._next_expiry = now + self.EXPIRY_INTERVAL
+            self._MemoryStorage__expire_events()
+        finally:
+            self._expiring.release()
+
+
+_PATCHABLE = all(hasattr(MemoryStorage, name) for name in
+                 ("_MemoryStorage__schedule_expiry", "_MemoryStorage__expire_events"))
+
+
+def counter_storage(redis_url: str | None) -> Storage:
+    """Where the counters live: Redis at ``redis_url``, else this process's memory."""
+    if redis_url:
+        return storage_from_string(redis_url)
+    return InlineExpiryMemoryStorage() if _PATCHABLE else MemoryStorage()
+
+
 def init_app(app: Flask) -> None:
     """Create the app's limiter on memory or on ``REDIS_URL``."""
-    storage = storage_from_string(app.config.get("REDIS_URL") or "memory://")
-    app.extensions[EXTENSION] = MovingWindowRateLimiter(storage)
+    app.extensions[EXTENSION] = MovingWindowRateLimiter(counter_storage(app.config.get("REDIS_URL")))
 
 
 def limiter() -> MovingWindowRateLimiter:

@@ -60,3 +60,35 @@ def test_with_redis_the_limit_holds_across_processes(tmp_path):
     one, two = Scim(first.test_client(), credentials), Scim(second.test_client(), credentials)
     statuses = [client.get("/Users").status_code for client in (one, two, one, two, one, two)]
     assert statuses == [200, 200, 200, 200, 429, 429]
+
+
+def test_memory_counters_start_no_thread_per_request_and_still_drop_old_entries(monkeypatch):
+    """limits' memory storage started a timer thread whenever 10 ms had passed since its
+    last one (0.2 ms of CPU per SCIM request); the gateway's drops expired entries inline,
+    at most once per interval, and counts exactly as before."""
+    import threading
+    import time
+
+    from limits import parse
+    from limits.strategies import MovingWindowRateLimiter
+
+    from gateway import ratelimit
+
+    storage = ratelimit.counter_storage(None)
+    assert isinstance(storage, ratelimit.InlineExpiryMemoryStorage)  # the limits release in use has the names
+    limiter = MovingWindowRateLimiter(storage)
+    item = parse("5/second")
+    time.sleep(0.05)  # the one timer the constructor starts has run
+    before = {thread.ident for thread in threading.enumerate()}
+    results, seen = [], set()
+    for _ in range(8):
+        results.append(limiter.hit(item, "scim-tenant", "acme"))
+        seen |= {thread.ident for thread in threading.enumerate()}  # a timer started by the hit is alive here
+        time.sleep(0.015)  # longer than the library's 10 ms timer
+    assert results == [True] * 5 + [False] * 3
+    assert seen <= before
+
+    monkeypatch.setattr(storage, "EXPIRY_INTERVAL", 0.0)
+    time.sleep(1.05)
+    assert limiter.hit(item, "scim-tenant", "acme") is True  # the window moved on
+    assert len(storage.events["LIMITER/scim-tenant/acme/5/1/second"]) == 1  # the five old entries dropped
