@@ -64,6 +64,7 @@ if str(ROOT) not in sys.path:
 import peewee  # noqa: E402
 
 from gateway.app import create_app  # noqa: E402
+from gateway.config import DEFAULTS  # noqa: E402
 from tests.postgres import fresh_postgres_url  # noqa: E402  (one helper for tests and benchmarks)
 from benchmarks.machine import cpu_model, postgres_version  # noqa: E402
 from tenants import services  # noqa: E402
@@ -379,7 +380,8 @@ def main(argv: list[str] | None = None) -> int:
         print(report + "\n", flush=True)
         reports.append(report)
     print("Rows marked (full answer) send the PATCH as Entra and Okta do, without excludedAttributes: a group of")
-    print("up to PATCH_RESPONSE_MAX_MEMBERS (1,000) members answers 200 with every member, a larger one 204.")
+    print(f"up to PATCH_RESPONSE_MAX_MEMBERS ({DEFAULTS['PATCH_RESPONSE_MAX_MEMBERS']:,}) members answers 200 with every "
+          "member, a larger one 204.")
     print(f"\nreproduce (from the repository root): {command}")
     return 0
 
