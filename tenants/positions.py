@@ -22,7 +22,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import OrderedDict
-from typing import Callable, Sequence
+from typing import Callable, Hashable, Sequence
 
 #: Users between two anchors: at most this many rows are skipped per page.
 SPACING = 1000
@@ -32,15 +32,19 @@ REBUILD_INTERVAL = 2.0
 MAX_TENANTS = 256
 
 _lock = threading.Lock()
-# tenant id -> (tally changes the anchors were read at, anchors, monotonic time read)
-_anchors: OrderedDict[int, tuple[int, Sequence[tuple], float]] = OrderedDict()
-_reading: set[int] = set()  # tenants whose anchors a thread of this process is reading
+# tenant key -> (tally changes the anchors were read at, anchors, monotonic time read)
+_anchors: OrderedDict[Hashable, tuple[int, Sequence[tuple], float]] = OrderedDict()
+_reading: set[Hashable] = set()  # tenants whose anchors a thread of this process is reading
 
 
-def start(tenant_id: int, changes: int, offset: int,
+def start(tenant: Hashable, changes: int, offset: int,
           read: Callable[[], tuple[Sequence[tuple], int]]) -> tuple[int, tuple] | None:
     """``(position, key)`` to page from for ``offset``: the paging key of the user at
     0-based position ``position - 1``, with ``position <= offset``; ``None``: use OFFSET.
+
+    ``tenant`` must name one tenant for the life of the process: its id with its creation
+    time, since a tenant deleted and created again can get the same id and, after as many
+    changes, the same tally.
 
     ``changes`` is the tenant's tally now. ``read()`` returns ``(anchors, changes)``: the
     key of every :data:`SPACING`-th live user, read from the database, and the tally after
@@ -50,26 +54,26 @@ def start(tenant_id: int, changes: int, offset: int,
         return None
     now = time.monotonic()
     with _lock:
-        kept = _anchors.get(tenant_id)
+        kept = _anchors.get(tenant)
         if kept is not None:
-            _anchors.move_to_end(tenant_id)
+            _anchors.move_to_end(tenant)
         if kept is not None and kept[0] == changes:
             anchors = kept[1]
-        elif tenant_id in _reading or (kept is not None and now - kept[2] < REBUILD_INTERVAL):
+        elif tenant in _reading or (kept is not None and now - kept[2] < REBUILD_INTERVAL):
             return None  # another thread is reading them, or they were read a moment ago
         else:
             anchors = None
-            _reading.add(tenant_id)
+            _reading.add(tenant)
     if anchors is None:
         try:
             anchors, changes_after = read()
         finally:
             with _lock:
-                _reading.discard(tenant_id)
+                _reading.discard(tenant)
         consistent = changes_after == changes  # else the set changed while they were read: they match no count
         with _lock:
-            _anchors[tenant_id] = (changes if consistent else -1, anchors, now)  # -1: kept for the interval only
-            _anchors.move_to_end(tenant_id)
+            _anchors[tenant] = (changes if consistent else -1, anchors, now)  # -1: kept for the interval only
+            _anchors.move_to_end(tenant)
             while len(_anchors) > MAX_TENANTS:
                 _anchors.popitem(last=False)
         if not consistent:

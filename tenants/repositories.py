@@ -292,7 +292,8 @@ class UserRepository(_Repository):
         live, changes = (int(value) for value in _USER_TALLY.execute(self.tenant.id).fetchone())
         if limit <= 0 or offset >= live:
             return live, []
-        start = positions.start(self.tenant.id, changes, offset, self._anchors)
+        # Keyed by the tenant's id and creation time: SQLite may give a new tenant a deleted one's id.
+        start = positions.start((self.tenant.id, self.tenant.created), changes, offset, self._anchors)
         if start is None:
             rows = self._page_all.execute(self.tenant.id, offset, limit)
         else:

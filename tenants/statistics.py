@@ -24,8 +24,8 @@ in every process and on several of a process's threads at once, ran 71 ANALYZEs 
 made most of PostgreSQL's CPU and the p99 of adding members. Now:
 
 - a process claims a due table before analysing it, so its other threads do not repeat it;
-- it skips the table when ``pg_class.reltuples`` shows another process (or autovacuum) has
-  analysed it since at least the growth this process knows of;
+- it skips the table when another process (or autovacuum) has analysed it since at least
+  the growth this process knows of (``pg_class.reltuples``, for a table analysed before);
 - ``ANALYZE (SKIP_LOCKED)`` passes over a table another session is analysing right now;
 - a table is due again only after it has grown by half (:data:`GROWTH_SHARE`).
 
@@ -77,28 +77,32 @@ def _give_back(table: str, rows: int) -> None:
         _added[table] += rows
 
 
-def _analysed_size(table: str) -> float:
-    """The table's row count as of its last ANALYZE or VACUUM by anyone (-1: never)."""
-    (size,) = database.execute_sql("SELECT reltuples FROM pg_class WHERE oid = %s::regclass", (table,)).fetchone()
-    return float(size)
+def _state(table: str) -> tuple[float, object]:
+    """``(rows as of the last ANALYZE or VACUUM, time of the last ANALYZE by anyone or None)``."""
+    size, analysed = database.execute_sql(
+        "SELECT reltuples, GREATEST(pg_stat_get_last_analyze_time(oid), pg_stat_get_last_autoanalyze_time(oid)) "
+        "FROM pg_class WHERE oid = %s::regclass", (table,)).fetchone()
+    return float(size), analysed
 
 
 def _analyse(table: str, rows: int) -> bool:
     """Analyse ``table`` unless someone did since it grew by the ``rows`` this process added.
 
-    Returns whether this call ran ``ANALYZE``.
+    Returns whether this call ran ``ANALYZE``. ``reltuples`` alone does not tell: VACUUM and
+    CREATE INDEX set it too (migration 0009 did, on tables never analysed).
     """
     known = _size_at_analyze.get(table, 0.0)
-    size = _analysed_size(table)
+    size, analysed = _state(table)
     ran = False
-    if size < known + rows:  # nobody has analysed it since it reached the size this process knows of
+    if analysed is None or size < known + rows:  # nobody has analysed it since it reached that size
         started = time.perf_counter()
         database.execute_sql(f'ANALYZE (SKIP_LOCKED) "{table}"')
-        size = _analysed_size(table)
-        ran = True
-        log.info("Analysed %s (about %d rows) in %.0f ms", table, size, (time.perf_counter() - started) * 1000)
+        size, analysed_now = _state(table)
+        ran = analysed_now is not None and analysed_now != analysed  # not skipped for a lock
+        if ran:
+            log.info("Analysed %s (about %d rows) in %.0f ms", table, size, (time.perf_counter() - started) * 1000)
     with _lock:
-        _size_at_analyze[table] = max(size, known + rows, 0.0)
+        _size_at_analyze[table] = max(size, 0.0) if ran else max(size, known + rows, 0.0)
     return ran
 
 

@@ -464,7 +464,12 @@ def test_a_grown_table_is_analysed_once_however_many_threads_and_processes_see_i
         with app.app_context(), database.connection_context():
             assert not database.table_exists("sqlite_stat1")  # SQLite is never analysed
         return
-    assert analyse_from_threads() == [[], [], [], ["scim_user"]]  # one thread ran it
+    vacuum = psycopg2.connect(database_url)
+    vacuum.autocommit = True  # VACUUM sets reltuples, as CREATE INDEX does, without analysing
+    vacuum.cursor().execute('VACUUM "scim_user"')
+    vacuum.close()
+    assert analysed_rows() == 40
+    assert analyse_from_threads() == [[], [], [], ["scim_user"]]  # one thread ran it, reltuples or not
     assert analysed_rows() == 40
     assert analyse_from_threads() == [[], [], [], []]  # nothing new: not due
 
