@@ -249,3 +249,28 @@ def test_a_page_at_any_offset_reads_what_offset_reads(app, make_tenant, offset):
     assert total == expected[0] == 3050
     assert [record.id for record in records] == [record.id for record in expected[1]]
     assert len(records) == min(60, 3050 - offset)
+
+
+def test_the_tally_follows_writes_of_other_programs_too(scim, tenant, make_tenant, client, monkeypatch):
+    """The gateway never moves a user to another tenant or changes its paging key, but the
+    triggers see another program do it; and a PostgreSQL TRUNCATE (SQLite: DELETE) empties
+    the tally with the users."""
+    monkeypatch.setattr(positions, "SPACING", 10)
+    monkeypatch.setattr(positions, "REBUILD_INTERVAL", 0.0)
+    positions.forget()
+    other = make_tenant("other")
+    ids = [scim.create_user(f"user{i:02d}@example.com")["id"] for i in range(25)]
+    assert page_through(scim, 7)[0] == live_users(tenant.slug)  # anchors read
+    with database.connection_context():
+        other_id = Tenant.get(Tenant.slug == "other").id
+        User.update(tenant=other_id).where(User.id == ids[3]).execute()
+        User.update(created=dt.datetime(2000, 1, 1)).where(User.id == ids[20]).execute()
+    assert tally(tenant.slug) == (24, 25 + 1 + 2)  # left one tenant; moved within the other's order
+    assert tally("other") == (1, 1)
+    walked, totals = page_through(scim, 7)
+    assert walked == live_users(tenant.slug) and walked[0] == ids[20] and totals == {24}
+    assert page_through(Scim(client, other), 7) == ([ids[3]], {1})
+    with database.connection_context():
+        database.execute_sql("DELETE FROM scim_user" if tenant_db.is_sqlite() else "TRUNCATE scim_user CASCADE")
+    assert tally(tenant.slug)[0] == tally("other")[0] == 0
+    assert scim.get("/Users").get_json()["totalResults"] == 0

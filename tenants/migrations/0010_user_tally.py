@@ -9,7 +9,9 @@ one to 64 small rows instead of counting.
 
 Rows: ``(tenant_id, slot, live, changes)``. ``live`` sums to the tenant's live users
 (``deleted_at IS NULL``), ``changes`` to the number of times a user joined or left that
-set (insert, delete, tombstone): it only grows, so the gateway can tell whether anything
+set (insert, delete, tombstone, or an update of its tenant or paging key ``(created, id)``,
+which the gateway never makes but another program could; on PostgreSQL a TRUNCATE empties
+the tally): it only grows, so the gateway can tell whether anything
 it derived from the ordered set (``tenants.positions``) still holds. SQLite has one slot
 per tenant (it runs one write transaction at a time); on PostgreSQL each session writes
 to slot ``pg_backend_pid() % 64``, so concurrent writers rarely wait on one row.
@@ -24,30 +26,40 @@ from peewee import PostgresqlDatabase, SqliteDatabase
 SLOTS = 64
 
 # Sent through the driver with parameters, so a literal % is written %%.
+_PG_UPSERT = """
+        IF {when} THEN
+            INSERT INTO "user_tally" ("tenant_id", "slot", "live", "changes")
+            SELECT {row}."tenant_id", pg_backend_pid() %% {slots}, {delta}, 1
+            WHERE EXISTS (SELECT 1 FROM "tenant" WHERE "id" = {row}."tenant_id")
+            ON CONFLICT ("tenant_id", "slot") DO UPDATE
+            SET "live" = "user_tally"."live" + EXCLUDED."live", "changes" = "user_tally"."changes" + 1;
+        END IF;"""
+
+# A row leaves the set it was in (its tenant's live users, in its paging place) and joins the
+# one it is in now: an update of the tenant, the paging key or deleted_at is both.
+_MOVED = ('(OLD."deleted_at" IS NULL) <> (NEW."deleted_at" IS NULL) OR OLD."tenant_id" <> NEW."tenant_id" '
+          'OR OLD."created" <> NEW."created" OR OLD."id" <> NEW."id"')
+
 POSTGRES = [
     """CREATE TABLE "user_tally" (
         "tenant_id" INTEGER NOT NULL, "slot" INTEGER NOT NULL,
         "live" INTEGER NOT NULL, "changes" BIGINT NOT NULL,
         PRIMARY KEY ("tenant_id", "slot"))""",
-    f"""CREATE FUNCTION "scim_user_tally"() RETURNS trigger LANGUAGE plpgsql AS $$
-    DECLARE
-        delta INTEGER := 0;
-        owner INTEGER;
+    'CREATE FUNCTION "scim_user_tally"() RETURNS trigger LANGUAGE plpgsql AS $$\n    BEGIN'
+    + _PG_UPSERT.format(when="""TG_OP <> 'INSERT' AND OLD."deleted_at" IS NULL""", row="OLD", slots=SLOTS, delta=-1)
+    + _PG_UPSERT.format(when="""TG_OP <> 'DELETE' AND NEW."deleted_at" IS NULL""", row="NEW", slots=SLOTS, delta=1)
+    + "\n        RETURN NULL;\n    END $$",
+    """CREATE TRIGGER "scim_user_tally" AFTER INSERT OR DELETE ON "scim_user"
+        FOR EACH ROW EXECUTE FUNCTION "scim_user_tally"()""",
+    f"""CREATE TRIGGER "scim_user_tally_update" AFTER UPDATE OF "deleted_at", "tenant_id", "created", "id"
+        ON "scim_user" FOR EACH ROW WHEN ({_MOVED}) EXECUTE FUNCTION "scim_user_tally"()""",
+    """CREATE FUNCTION "user_tally_truncate"() RETURNS trigger LANGUAGE plpgsql AS $$
     BEGIN
-        IF TG_OP IN ('INSERT', 'UPDATE') AND NEW."deleted_at" IS NULL THEN delta := delta + 1; END IF;
-        IF TG_OP IN ('DELETE', 'UPDATE') AND OLD."deleted_at" IS NULL THEN delta := delta - 1; END IF;
-        IF TG_OP = 'DELETE' THEN owner := OLD."tenant_id"; ELSE owner := NEW."tenant_id"; END IF;
-        IF delta <> 0 THEN
-            INSERT INTO "user_tally" ("tenant_id", "slot", "live", "changes")
-            SELECT owner, pg_backend_pid() %% {SLOTS}, delta, 1
-            WHERE EXISTS (SELECT 1 FROM "tenant" WHERE "id" = owner)
-            ON CONFLICT ("tenant_id", "slot") DO UPDATE
-            SET "live" = "user_tally"."live" + EXCLUDED."live", "changes" = "user_tally"."changes" + 1;
-        END IF;
+        DELETE FROM "user_tally";
         RETURN NULL;
     END $$""",
-    """CREATE TRIGGER "scim_user_tally" AFTER INSERT OR DELETE OR UPDATE OF "deleted_at" ON "scim_user"
-        FOR EACH ROW EXECUTE FUNCTION "scim_user_tally"()""",
+    """CREATE TRIGGER "scim_user_tally_truncate" AFTER TRUNCATE ON "scim_user"
+        FOR EACH STATEMENT EXECUTE FUNCTION "user_tally_truncate"()""",
     """CREATE FUNCTION "tenant_tally_cleanup"() RETURNS trigger LANGUAGE plpgsql AS $$
     BEGIN
         DELETE FROM "user_tally" WHERE "tenant_id" = OLD."id";
@@ -58,9 +70,10 @@ POSTGRES = [
 ]
 
 
-def _sqlite_upsert(tenant: str, delta: str) -> str:
+def _sqlite_upsert(row: str, delta: int) -> str:
     return (f'INSERT INTO "user_tally" ("tenant_id", "slot", "live", "changes") '
-            f'SELECT {tenant}, 0, {delta}, 1 WHERE EXISTS (SELECT 1 FROM "tenant" WHERE "id" = {tenant}) '
+            f'SELECT {row}."tenant_id", 0, {delta}, 1 WHERE {row}."deleted_at" IS NULL '
+            f'AND EXISTS (SELECT 1 FROM "tenant" WHERE "id" = {row}."tenant_id") '
             f'ON CONFLICT ("tenant_id", "slot") DO UPDATE '
             f'SET "live" = "live" + excluded."live", "changes" = "changes" + 1;')
 
@@ -70,13 +83,13 @@ SQLITE = [
         "tenant_id" INTEGER NOT NULL, "slot" INTEGER NOT NULL,
         "live" INTEGER NOT NULL, "changes" INTEGER NOT NULL,
         PRIMARY KEY ("tenant_id", "slot"))""",
-    f"""CREATE TRIGGER "scim_user_tally_insert" AFTER INSERT ON "scim_user" WHEN NEW."deleted_at" IS NULL
-        BEGIN {_sqlite_upsert('NEW."tenant_id"', '1')} END""",
-    f"""CREATE TRIGGER "scim_user_tally_delete" AFTER DELETE ON "scim_user" WHEN OLD."deleted_at" IS NULL
-        BEGIN {_sqlite_upsert('OLD."tenant_id"', '-1')} END""",
-    f"""CREATE TRIGGER "scim_user_tally_update" AFTER UPDATE OF "deleted_at" ON "scim_user"
-        WHEN (OLD."deleted_at" IS NULL) <> (NEW."deleted_at" IS NULL)
-        BEGIN {_sqlite_upsert('NEW."tenant_id"', 'CASE WHEN NEW."deleted_at" IS NULL THEN 1 ELSE -1 END')} END""",
+    f"""CREATE TRIGGER "scim_user_tally_insert" AFTER INSERT ON "scim_user"
+        BEGIN {_sqlite_upsert("NEW", 1)} END""",
+    f"""CREATE TRIGGER "scim_user_tally_delete" AFTER DELETE ON "scim_user"
+        BEGIN {_sqlite_upsert("OLD", -1)} END""",
+    f"""CREATE TRIGGER "scim_user_tally_update" AFTER UPDATE OF "deleted_at", "tenant_id", "created", "id"
+        ON "scim_user" WHEN {_MOVED.replace(" <> NEW", " IS NOT NEW")}
+        BEGIN {_sqlite_upsert("OLD", -1)} {_sqlite_upsert("NEW", 1)} END""",
     """CREATE TRIGGER "tenant_tally_cleanup" AFTER DELETE ON "tenant"
         BEGIN DELETE FROM "user_tally" WHERE "tenant_id" = OLD."id"; END""",
 ]
