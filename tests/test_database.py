@@ -562,3 +562,56 @@ def test_adding_a_member_while_that_user_is_deprovisioned_never_keeps_a_membersh
     assert answer.get_json()["scimType"] == "invalidValue"
     with database.connection_context():
         assert not Membership.select().where(Membership.user == user).exists()
+
+
+def test_deleting_a_tenant_locks_it_before_its_users_so_a_concurrent_create_cannot_deadlock(postgres_url):
+    """PostgreSQL: a create in a tenant holds a key-share lock on the tenant's row and then,
+    in its trigger, a tally row (migration 0010). Deleting the tenant's users first took
+    the deleting session's tally row and then waited for that key-share lock: with both in
+    one tally slot, a deadlock (one of them answered 500). The delete now locks the tenant's
+    row first, so it waits there, before touching a user, and then removes what the create
+    added."""
+    from tenants.models import Tenant, User, UserTally
+    from tenants.repositories import UserRepository
+
+    app = create_app({"TESTING": True, "DATABASE_URL": postgres_url})
+    with app.app_context(), database.connection_context():
+        services.create_tenant("acme")
+        tenant = services.get_tenant("acme")
+        users = UserRepository(tenant)
+        for i in range(3):
+            users.create({"user_name": f"user{i}@example.com", "extra": {}})
+    creator = psycopg2.connect(postgres_url)  # an open create in the tenant, not yet committed
+    with creator.cursor() as cursor:
+        cursor.execute("INSERT INTO scim_user (id, tenant_id, user_name, user_name_key, source, extra, created, "
+                       "last_modified, version) VALUES ('late', %s, 'late@example.com', 'late@example.com', "
+                       "'scim', '{}', now(), now(), 1)", (tenant.id,))
+
+    def delete() -> None:
+        with app.app_context(), database.connection_context():
+            services.delete_tenant("acme")
+
+    waiting = None
+    with ThreadPoolExecutor(1) as pool:
+        deleting = pool.submit(delete)
+        try:
+            with psycopg2.connect(postgres_url) as watcher, watcher.cursor() as cursor:
+                for _ in range(200):
+                    cursor.execute("SELECT query FROM pg_stat_activity WHERE datname = %s "
+                                   "AND wait_event_type = 'Lock'", (postgres_url.rsplit("/", 1)[-1],))
+                    rows = cursor.fetchall()
+                    if rows:
+                        waiting = rows[0][0]
+                        break
+                    watcher.rollback()
+                    threading.Event().wait(0.05)
+            watcher.close()
+        finally:
+            creator.commit()  # whatever was seen, let the delete finish
+        deleting.result(timeout=30)
+    creator.close()
+    assert waiting is not None, "the delete never waited for the open create"
+    assert waiting.startswith('SELECT "t1"."id" FROM "tenant"') and "FOR UPDATE" in waiting, waiting
+    with app.app_context(), database.connection_context():
+        assert (Tenant.select().count(), User.select().count(), UserTally.select().count()) == (0, 0, 0)
+    close_pool()
