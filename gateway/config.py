@@ -84,5 +84,6 @@ def load(app: Flask, overrides: dict | None) -> None:
         app.config["REDIS_URL"] = os.environ["REDIS_URL"]
     if overrides:
         app.config.update(overrides)
-    app.config.setdefault("DATABASE_URL", default_database_url(app))
+    if not app.config.get("DATABASE_URL"):  # unset, or set but empty (SCIM_GATEWAY_DATABASE_URL=)
+        app.config["DATABASE_URL"] = default_database_url(app)
     app.config["PUBLIC_URL"] = app.config["PUBLIC_URL"].rstrip("/")

@@ -284,3 +284,21 @@ def test_created_tenant_url_and_token_work_against_a_live_server(live_server):
     wrong = requests.get(f"{created['tenant_url']}/Users", headers={"Authorization": "Bearer nope"}, timeout=10)
     assert wrong.status_code == 401
     assert wrong.headers["Content-Type"].startswith("application/scim+json")
+
+
+@pytest.mark.parametrize("variable", ["DATABASE_URL", "SCIM_GATEWAY_DATABASE_URL"])
+def test_a_database_url_set_but_empty_means_the_default_sqlite_file(tmp_path, monkeypatch, variable):
+    """``SCIM_GATEWAY_DATABASE_URL=`` (or ``DATABASE_URL=``) in a unit file or an .env made
+    ``serve`` fail with a driver traceback; it now means what leaving it out means."""
+    from flask import Flask
+
+    from gateway import config
+
+    monkeypatch.setenv(variable, "")
+    app = Flask(__name__, instance_path=str(tmp_path / "instance"))
+    config.load(app, None)
+    assert app.config["DATABASE_URL"] == f"sqlite:///{tmp_path / 'instance' / 'scim-gateway.db'}"
+    monkeypatch.setenv(variable, f"sqlite:///{tmp_path / 'chosen.db'}")
+    chosen = Flask(__name__, instance_path=str(tmp_path / "instance"))
+    config.load(chosen, None)
+    assert chosen.config["DATABASE_URL"] == f"sqlite:///{tmp_path / 'chosen.db'}"
