@@ -48,7 +48,8 @@ def start(tenant: Hashable, changes: int, offset: int,
 
     ``changes`` is the tenant's tally now. ``read()`` returns ``(anchors, changes)``: the
     key of every :data:`SPACING`-th live user, read from the database, and the tally after
-    reading them; anchors read while the set changed are used once, not kept.
+    reading them. Anchors read while the set changed match no state: they are not used,
+    and only the time of the reading is kept (for :data:`REBUILD_INTERVAL`).
     """
     if offset < SPACING:
         return None

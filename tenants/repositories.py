@@ -141,14 +141,19 @@ class _Repository:
             return page, count, (self.tenant.id, where.rhs)
         return None
 
+    def _page_and_total(self, read_page: Callable, count: Callable[[], int], offset: int,
+                        limit: int) -> tuple[int, list]:
+        """:meth:`page` from ``read_page()`` (a cursor over the page) and, only when the page
+        does not tell the total (:func:`_total_from_page`), ``count()``."""
+        records = self.records.read(read_page()) if limit > 0 else []
+        total = _total_from_page(records, offset, limit)
+        return (count() if total is None else total), records
+
     def _run_prepared(self, page: Prepared, count: Prepared, arguments: tuple, offset: int,
                       limit: int) -> tuple[int, list]:
         """:meth:`page` through prepared statements taking ``arguments`` (then offset and limit)."""
-        records = self.records.read(page.execute(*arguments, offset, limit)) if limit > 0 else []
-        total = _total_from_page(records, offset, limit)
-        if total is None:
-            total = count.execute(*arguments).fetchone()[0]
-        return total, records
+        return self._page_and_total(lambda: page.execute(*arguments, offset, limit),
+                                    lambda: count.execute(*arguments).fetchone()[0], offset, limit)
 
     def _page_everyone(self, offset: int, limit: int) -> tuple[int, list]:
         """:meth:`page` of every live resource, in creation order."""
@@ -189,15 +194,12 @@ class _Repository:
         scope = self.scope(unindexed=selective)
         condition = scope if where is None else scope & where
         query = self.model.select().where(condition)
-        records = []
-        if limit > 0:
-            order = order if order is not None else (self.model.created, self.model.id)
-            if selective:
-                order = [_unindexed_ordering(term) for term in order]
-            sql, params = query.order_by(*order).offset(offset).limit(limit).sql()
-            records = self.records.read(database.execute_sql(sql, params))
-        total = _total_from_page(records, offset, limit)
-        return (query.count() if total is None else total), records
+        order = order if order is not None else (self.model.created, self.model.id)
+        if selective:
+            order = [_unindexed_ordering(term) for term in order]
+        return self._page_and_total(
+            lambda: database.execute_sql(*query.order_by(*order).offset(offset).limit(limit).sql()),
+            query.count, offset, limit)
 
     def _with_key(self, fields: dict) -> dict:
         if self.unique_column in fields:

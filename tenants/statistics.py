@@ -72,11 +72,6 @@ def _claim_due() -> dict[str, int]:
         return due
 
 
-def _give_back(table: str, rows: int) -> None:
-    with _lock:
-        _added[table] += rows
-
-
 def _state(table: str) -> tuple[float, object]:
     """``(rows as of the last ANALYZE or VACUUM, time of the last ANALYZE by anyone or None)``."""
     size, analysed = database.execute_sql(
@@ -123,7 +118,7 @@ def analyse_if_grown() -> list[str]:
     except Exception:  # noqa: BLE001 - as below
         log.exception("Could not connect to ANALYZE %s", ", ".join(due))
         for table, rows in due.items():
-            _give_back(table, rows)
+            added(table, rows)  # counted again: a later call retries
         return []
     try:
         for table, rows in due.items():
@@ -132,7 +127,7 @@ def analyse_if_grown() -> list[str]:
                     analysed.append(table)
             except Exception:  # noqa: BLE001 - statistics are an optimisation; the request is already answered
                 log.exception("Could not ANALYZE %s", table)
-                _give_back(table, rows)
+                added(table, rows)  # counted again: a later call retries
     finally:
         if opened:
             database.close()

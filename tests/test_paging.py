@@ -231,7 +231,8 @@ def test_concurrent_creates_and_deletes_keep_the_tally_exact(app, make_tenant):
 
 @pytest.mark.parametrize("offset", [0, 999, 1000, 1001, 2999])
 def test_a_page_at_any_offset_reads_what_offset_reads(app, make_tenant, offset):
-    """Around the real anchor spacing (1,000): the anchored page equals the OFFSET page."""
+    """Around the real anchor spacing (1,000): the anchored page equals the OFFSET page, and
+    a page from the first anchor on is read from it."""
     make_tenant("big")
     with app.app_context(), database.connection_context():
         tenant = Tenant.get(Tenant.slug == "big")
@@ -244,11 +245,14 @@ def test_a_page_at_any_offset_reads_what_offset_reads(app, make_tenant, offset):
             User.insert_many(rows[start:start + 500]).execute()
         users = UserRepository(tenant)
         positions.forget()
-        total, records = users.page(None, offset, 60)
+        with count_queries() as counter:
+            total, records = users.page(None, offset, 60)
         expected = users._run_prepared(users._page_all, users._count_all, (tenant.id,), offset, 60)
     assert total == expected[0] == 3050
     assert [record.id for record in records] == [record.id for record in expected[1]]
     assert len(records) == min(60, 3050 - offset)
+    keyset = [record.msg[0] for record in counter.get_queries() if '("t1"."created", "t1"."id") >' in record.msg[0]]
+    assert len(keyset) == (1 if offset >= positions.SPACING else 0)  # from an anchor, or by OFFSET before the first
 
 
 def test_the_tally_follows_writes_of_other_programs_too(scim, tenant, make_tenant, client, monkeypatch):

@@ -14,6 +14,7 @@ from tenants.db import database
 from tenants.keys import fold
 from tenants.models import Group, Membership, Tenant, User, new_id
 
+from .conftest import PATCH_SCHEMA
 from .snapshot import snapshot
 
 
@@ -165,15 +166,13 @@ def test_only_a_rename_writes_in_a_savepoint_and_a_taken_name_changes_nothing(sc
 
     before = snapshot(scim)
     for method, path, body in [
-        ("post", "/Users", {"userName": "NEW@example.com"}),
-        ("post", "/Groups", {"displayName": "staff"}),
-        ("put", f"/Users/{ids[1]}", {"userName": "Renamed@Example.com"}),
-        ("patch", f"/Groups/{group_id}", None),
+        ("POST", "/Users", {"userName": "NEW@example.com"}),
+        ("POST", "/Groups", {"displayName": "staff"}),
+        ("PUT", f"/Users/{ids[1]}", {"userName": "Renamed@Example.com"}),
+        ("PATCH", f"/Groups/{group_id}", {"schemas": [PATCH_SCHEMA], "Operations": [
+            {"op": "replace", "path": "displayName", "value": "STAFF"}]}),
     ]:
-        if method == "patch":
-            response = scim.patch(path, [{"op": "replace", "path": "displayName", "value": "STAFF"}])
-        else:
-            response = getattr(scim, method)(path, body)
+        response = scim.request(method, path, body)
         assert response.status_code == 409, (path, response.get_json())
         assert response.get_json()["scimType"] == "uniqueness"
     assert snapshot(scim) == before
