@@ -31,6 +31,8 @@ from playhouse.db_url import connect as connect_url
 from playhouse.db_url import parse as parse_url
 from playhouse.pool import PooledDatabase, PooledPostgresqlDatabase, PooledSqliteDatabase
 
+from .checkpoints import BACKSTOP_PAGES, Checkpointer
+
 #: Connections each gateway process keeps open to PostgreSQL (``SCIM_GATEWAY_DB_POOL_SIZE``).
 DEFAULT_POOL_SIZE = 8
 #: A pooled connection older than this (seconds) is closed and replaced when next used.
@@ -52,6 +54,9 @@ SQLITE_PRAGMAS = {  # in order: busy_timeout first, so that switching to WAL wai
     # operating system's file cache, shared by all, keeps the rest of the file warm.
     "cache_size": -8_000,
     "case_sensitive_like": 1,
+    # Checkpoints run on a thread of their own (tenants.checkpoints), not inside a COMMIT
+    # that holds the write lock; SQLite's own is only a backstop.
+    "wal_autocheckpoint": BACKSTOP_PAGES,
 }
 
 
@@ -100,11 +105,18 @@ def open_database(url: str, *, pool_size: int | None = None) -> Database:
 
 
 class SqlitePool(PooledSqliteDatabase):
-    """The pooled SQLite database, with a :class:`WriteLock` next to the file."""
+    """The pooled SQLite database, with a :class:`WriteLock` next to the file and the
+    process's :class:`~tenants.checkpoints.Checkpointer` for it."""
 
     def __init__(self, database, **kwargs):
         super().__init__(database, **kwargs)
         self.write_lock = WriteLock(os.path.abspath(database) + ".write-lock")  # like migrate.py's .migrate-lock
+        self.checkpoints = Checkpointer(os.path.abspath(database))
+
+    def close_all(self):
+        """Close the pooled connections and end this process's checkpoint thread."""
+        self.checkpoints.stop()
+        super().close_all()
 
 
 class WriteLock:
@@ -217,6 +229,8 @@ def _forget_inherited_connections() -> None:
         db._pool_available = threading.Condition(db._pool_lock)
         if isinstance(db._lock, type(threading.Lock())):
             db._lock = threading.Lock()
+        if isinstance(db, SqlitePool):
+            db.checkpoints.after_fork()
 
 
 if hasattr(os, "register_at_fork"):
@@ -249,3 +263,4 @@ def write_transaction():
 def _locked_transaction(db: SqlitePool):
     with db.write_lock.held(), db.atomic("IMMEDIATE") as transaction:
         yield transaction
+    db.checkpoints.wrote()  # committed: the checkpoint thread copies it to the file soon after
