@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import hashlib
 import os
+import select
+import signal
 import time
 from pathlib import Path
 
@@ -112,6 +114,11 @@ def test_a_forked_worker_starts_its_own_thread_on_its_first_write(tmp_path):
         _fill(1)
     parent_thread = pool.checkpoints._thread
     assert parent_thread is not None and parent_thread.is_alive()
+    # Fork while the thread waits for writes, not while it is inside SQLite: a child forked
+    # mid-call would inherit SQLite's locked mutexes. (scim-gateway serve closes the pool,
+    # ending the thread, before gunicorn forks its workers.)
+    assert _wait_for(lambda: pool.checkpoints.runs >= 1)
+    time.sleep(0.05)
     read, write = os.pipe()
     child = os.fork()
     if child == 0:  # pragma: no cover - runs in the child
@@ -126,9 +133,14 @@ def test_a_forked_worker_starts_its_own_thread_on_its_first_write(tmp_path):
         finally:
             os._exit(0)
     os.close(write)
-    with os.fdopen(read, "rb") as pipe:
-        answer = pipe.read().decode()
-    os.waitpid(child, 0)
+    try:
+        assert select.select([read], [], [], 30)[0], "the child did not answer within 30 s"
+        with os.fdopen(read, "rb") as pipe:
+            answer = pipe.read().decode()
+    finally:
+        if os.waitpid(child, os.WNOHANG) == (0, 0):
+            os.kill(child, signal.SIGKILL)  # the child this test forked, by its PID
+            os.waitpid(child, 0)
     assert answer == "True,True,True"
     assert parent_thread.is_alive()
     close_pool()
