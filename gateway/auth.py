@@ -8,7 +8,10 @@ One indexed lookup by token digest finds the token and its tenant. On a Tenant U
 
 from __future__ import annotations
 
+import functools
+
 from flask import current_app, g, request
+from werkzeug.sansio.utils import get_current_url
 
 from tenants.services import authenticate
 
@@ -28,7 +31,14 @@ def bearer_token() -> str | None:
 def public_base() -> str:
     """``scheme://host[/prefix]`` for absolute URLs: ``PUBLIC_URL`` if configured, else the
     request's (with the script root a trusted proxy's ``X-Forwarded-Prefix`` sets)."""
-    return current_app.config["PUBLIC_URL"] or request.url_root.rstrip("/")
+    return current_app.config["PUBLIC_URL"] or _root_url(request.scheme, request.host, request.root_path)
+
+
+@functools.lru_cache(maxsize=64)
+def _root_url(scheme: str, host: str, root_path: str) -> str:
+    """werkzeug's ``request.url_root`` without its trailing slash, kept for the few hosts a
+    gateway is reached by: building it (IRI decoding) took 40 us of every SCIM request."""
+    return get_current_url(scheme, host, root_path).rstrip("/")
 
 
 def tenant_scim_url(slug: str, base: str | None = None) -> str:
