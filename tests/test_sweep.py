@@ -49,3 +49,29 @@ def test_sweep_removes_only_what_each_tenants_retention_allows(app, client, make
     assert set(rows("keep")) == {"off@example.com", "on@example.com"}
     with database.connection_context():
         assert Membership.select().join(User).where(User.user_name == "off@example.com").count() == 1
+
+
+def test_a_group_that_loses_members_to_the_sweep_gets_a_new_version(app, client, make_tenant):
+    """A sweep that deletes a long-disabled member changes the group: a client holding
+    its old ETag must not get 304 or pass If-Match; a group without swept members keeps its version."""
+    scim = Scim(client, make_tenant("retain", settings=RETAIN))
+    off = scim.create_user("off@example.com")
+    on = scim.create_user("on@example.com")
+    team = scim.create_group("Team", [off["id"], on["id"]])
+    other = scim.create_group("Other", [on["id"]])
+    assert scim.patch(f"/Users/{off['id']}", [{"op": "replace", "path": "active", "value": False}]).status_code == 200
+    before = scim.get(f"/Groups/{team['id']}")
+    untouched = scim.get(f"/Groups/{other['id']}").headers["ETag"]
+
+    with app.app_context(), database.connection_context():
+        assert [(r.slug, r.disabled) for r in sweep_all(utcnow() + dt.timedelta(days=8))] == [("retain", 1)]
+
+    after = scim.get(f"/Groups/{team['id']}")
+    assert [m["value"] for m in after.get_json()["members"]] == [on["id"]]
+    assert after.headers["ETag"] != before.headers["ETag"]
+    assert after.get_json()["meta"]["lastModified"] >= before.get_json()["meta"]["lastModified"]
+    assert scim.get(f"/Groups/{team['id']}", headers={"If-None-Match": before.headers["ETag"]}).status_code == 200
+    stale = scim.patch(f"/Groups/{team['id']}", [{"op": "add", "path": "members", "value": [{"value": off["id"]}]}],
+                       headers={"If-Match": before.headers["ETag"]})
+    assert stale.status_code == 412
+    assert scim.get(f"/Groups/{other['id']}").headers["ETag"] == untouched
