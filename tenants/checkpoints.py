@@ -7,19 +7,28 @@ one write in every few dozen also pays for copying and syncing what the others w
 The gateway's writers queue on one lock (:class:`tenants.db.WriteLock`), so every writer
 queued behind that COMMIT waited for the copy too. Measured in-process on a 100,000-user
 tenant (50-member ``Add`` PATCHes growing one group, one thread): COMMIT p95 5.64 ms
-with SQLite's own checkpoints, 0.63 ms without; the PATCH's p95 7.70 -> 3.11 ms and p99
-8.81 -> 3.69 ms (``benchmarks/README.md``).
+with SQLite's own checkpoints, 0.63 ms with this thread; the PATCH's p95 7.70 -> 3.11 ms
+(``benchmarks/README.md``, "Fifth round").
 
-So the gateway's connections raise ``wal_autocheckpoint`` to :data:`BACKSTOP_PAGES` (a
-backstop: it only fires if this thread falls far behind, or for writers that are not the
-gateway's, such as a long CLI import), and each process that writes runs a
-:class:`Checkpointer`: a daemon thread with its own connection that, once a write has
-committed, waits :data:`INTERVAL` seconds (so the writes of that time share one copy of
-each page they changed) and runs ``PRAGMA wal_checkpoint(PASSIVE)``. A passive checkpoint
-never takes the write lock and never waits for readers or writers: SQLite copies what no
-reader still needs and leaves the rest for the next one; writers go on appending
-meanwhile, and start the log afresh once it has all been copied. An idle gateway's thread
+So each process that writes runs a :class:`Checkpointer`: a daemon thread with its own
+connection that, once a write has committed, waits :data:`INTERVAL` seconds (so the
+writes of that time share one copy of each page they changed) and runs
+``PRAGMA wal_checkpoint(PASSIVE)``. A passive checkpoint never takes the write lock and
+never waits for readers or writers: SQLite copies what no reader still needs and leaves
+the rest for the next one, while writers go on appending. An idle gateway's thread
 sleeps until the next write.
+
+The gateway's connections keep SQLite's own checkpoint as a backstop, at
+:data:`BACKSTOP_PAGES` instead of 1,000. It still fires under sustained writes: SQLite
+counts the pages in the log since the log last started afresh, and a writer starts it
+afresh only when everything in it has been copied at the moment its transaction
+begins, which commits landing between two runs of the thread prevent. Then one COMMIT
+in every 10,000 pages of log copies what came since the thread's last run (at most a
+quarter of a second of writes, not 1,000 pages), and the log starts over; its file keeps
+its largest size (about 40 MB at most) and is reused. Writers that do not go through
+:func:`tenants.db.write_transaction` (migrations, a tenant made by the CLI) never wake
+the thread: for them the backstop, and the checkpoint SQLite runs when the last
+connection to the file closes, do the copying.
 """
 
 from __future__ import annotations
@@ -52,26 +61,32 @@ class Checkpointer:
     def wrote(self) -> None:
         """Note that a write transaction committed; start this process's thread if it has none.
 
-        Costs an attribute check and an ``Event.set()`` once the thread runs.
+        Costs an attribute check and an ``Event.set()`` once the thread runs. Never raises:
+        the write has committed, and a thread that cannot start (the interpreter shutting
+        down, no threads left) only leaves the copying to SQLite's backstop.
         """
-        if self._thread is None:
-            self._start()
-        self._wrote.set()
+        try:
+            if self._thread is None or not self._thread.is_alive():
+                self._start()
+            self._wrote.set()
+        except Exception:  # noqa: BLE001 - see the docstring
+            log.warning("Could not start the checkpoint thread of %s", self.path, exc_info=True)
 
     def _start(self) -> None:
         with self._lock:
-            if self._thread is not None:
+            if self._thread is not None and self._thread.is_alive():
                 return
-            self._wrote, self._stop = threading.Event(), threading.Event()
-            self._thread = threading.Thread(target=self._run, args=(self._wrote, self._stop),
-                                            name="sqlite-checkpoint", daemon=True)
-            self._thread.start()
+            wrote, stop = threading.Event(), threading.Event()
+            thread = threading.Thread(target=self._run, args=(wrote, stop), name="sqlite-checkpoint", daemon=True)
+            thread.start()
+            self._wrote, self._stop, self._thread = wrote, stop, thread
 
     def after_fork(self) -> None:
-        """In a forked child: forget the parent's thread (threads do not survive ``fork()``)
-        and its lock; the child's first write starts its own thread."""
+        """In a forked child: forget the parent's thread (threads do not survive ``fork()``),
+        its lock and its counts; the child's first write starts its own thread."""
         self._lock = threading.Lock()
         self._thread = None
+        self.runs, self.last = 0, None
 
     def stop(self) -> None:
         """End this process's thread (the pool is closing) and wait for it; a later write restarts it."""
@@ -83,6 +98,8 @@ class Checkpointer:
         stop.set()
         wrote.set()
         thread.join(timeout=10)
+        if thread.is_alive():
+            log.warning("The checkpoint thread of %s did not end within 10 s", self.path)
 
     def _run(self, wrote: threading.Event, stop: threading.Event) -> None:
         try:

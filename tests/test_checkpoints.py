@@ -123,7 +123,7 @@ def test_a_forked_worker_starts_its_own_thread_on_its_first_write(tmp_path):
     child = os.fork()
     if child == 0:  # pragma: no cover - runs in the child
         try:
-            report = [pool.checkpoints._thread is None]  # the parent's thread is not the child's
+            report = [pool.checkpoints._thread is None and pool.checkpoints.runs == 0]  # nothing of the parent's
             with database.connection_context():
                 _fill(3)
             own = pool.checkpoints._thread
@@ -146,4 +146,34 @@ def test_a_forked_worker_starts_its_own_thread_on_its_first_write(tmp_path):
     close_pool()
     with database.connection_context():
         assert database.execute_sql("SELECT count(*) FROM filler").fetchone() == (4,)
+    close_pool()
+
+
+def test_a_thread_that_cannot_start_does_not_fail_the_write_that_committed(tmp_path, monkeypatch, caplog):
+    """The write has committed when the thread is started: a failure to start it (e.g. at
+    interpreter shutdown) is logged, the write returns normally, and a later write starts it."""
+    import threading
+
+    _app(tmp_path)
+    pool = database.obj
+    real_start = threading.Thread.start
+
+    def refuse(thread):
+        if thread.name == "sqlite-checkpoint":
+            raise RuntimeError("can't create new thread at interpreter shutdown")
+        real_start(thread)
+
+    monkeypatch.setattr(threading.Thread, "start", refuse)
+    with database.connection_context():
+        database.execute_sql("CREATE TABLE filler (b BLOB)")
+        _fill(2)  # no exception
+        assert database.execute_sql("SELECT count(*) FROM filler").fetchone() == (2,)
+    assert pool.checkpoints._thread is None
+    assert "Could not start the checkpoint thread" in caplog.text
+
+    monkeypatch.setattr(threading.Thread, "start", real_start)
+    with database.connection_context():
+        _fill(1)
+    assert pool.checkpoints._thread is not None and pool.checkpoints._thread.is_alive()
+    assert _wait_for(lambda: pool.checkpoints.runs >= 1)
     close_pool()
