@@ -20,7 +20,10 @@ log = logging.getLogger(__name__)
 
 
 def _init_database(app: Flask) -> None:
-    database = tenant_db.bind(app.config["DATABASE_URL"], pool_size=app.config["DB_POOL_SIZE"])
+    if not isinstance(app.config["DB_SERVER_PREPARE"], bool):
+        raise ValueError(f"DB_SERVER_PREPARE must be true or false, not {app.config['DB_SERVER_PREPARE']!r}.")
+    database = tenant_db.bind(app.config["DATABASE_URL"], pool_size=app.config["DB_POOL_SIZE"],
+                              server_prepare=app.config["DB_SERVER_PREPARE"])
     if app.config["AUTO_MIGRATE"]:
         migrate(database)
         # Keep no connection from start-up: a server's master forks its workers next.

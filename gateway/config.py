@@ -46,6 +46,9 @@ DEFAULTS = {
     "AUTO_MIGRATE": True,
     # PostgreSQL: connections each process keeps in its pool (requests wait for a free one).
     "DB_POOL_SIZE": 8,
+    # PostgreSQL: PREPARE the hottest statements once per pooled connection (tenants.statements);
+    # turn off behind a pooler in transaction mode (PgBouncer pool_mode = transaction).
+    "DB_SERVER_PREPARE": True,
     # OpenAPI / docs (flask-smorest)
     "API_TITLE": "SCIM gateway",
     "API_VERSION": "v1",

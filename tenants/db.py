@@ -68,11 +68,12 @@ def sqlite_path(url: str) -> str | None:
     return parsed.path[1:] if parsed.path.startswith("//") else parsed.path
 
 
-def open_database(url: str, *, pool_size: int | None = None) -> Database:
+def open_database(url: str, *, pool_size: int | None = None, server_prepare: bool = True) -> Database:
     """Build (but do not connect) the peewee database that ``url`` names.
 
     ``pool_size`` caps the connections the pool opens in this process
-    (:data:`DEFAULT_POOL_SIZE` when ``None``).
+    (:data:`DEFAULT_POOL_SIZE` when ``None``). ``server_prepare``: on PostgreSQL, run the
+    hottest statements as server-side prepared statements (:mod:`tenants.statements`).
     """
     path = sqlite_path(url)
     if path is not None:
@@ -99,6 +100,7 @@ def open_database(url: str, *, pool_size: int | None = None) -> Database:
             max_connections=int(pool_size or DEFAULT_POOL_SIZE),
             stale_timeout=POOL_STALE_TIMEOUT, timeout=POOL_WAIT_TIMEOUT,
         )
+        db.server_prepare = bool(server_prepare)
         _POOLS.add(db)
         return db
     return connect_url(url, autoconnect=False)
@@ -154,7 +156,9 @@ class WriteLock:
 
 
 class PostgresqlPool(PooledPostgresqlDatabase):
-    """The PostgreSQL pool, without a ``SELECT 1`` round trip on every checkout.
+    """The PostgreSQL pool, without a ``SELECT 1`` round trip on every checkout; with
+    ``server_prepare`` its connections run ``server_side`` statements prepared
+    (:mod:`tenants.statements`).
 
     peewee pings each connection it takes from the pool: a round trip that was 17% of a
     request's CPU in the profile. A server that ends a session (restart, idle timeout,
@@ -163,6 +167,8 @@ class PostgresqlPool(PooledPostgresqlDatabase):
     (``poll()``, no round trip). Only a connection with something to read, or not idle, is
     pinged as before (and discarded if the ping fails).
     """
+
+    server_prepare = True
 
     def _is_closed(self, conn):
         if conn.closed:
@@ -184,14 +190,14 @@ def unicode_lower(text):
     return text.lower() if isinstance(text, str) else text
 
 
-def bind(url: str, *, pool_size: int | None = None) -> Database:
+def bind(url: str, *, pool_size: int | None = None, server_prepare: bool = True) -> Database:
     """Point the module-level :data:`database` proxy at the database ``url`` names.
 
     The connections of a database bound before are closed: nothing uses them any more.
     """
     if database.obj is not None:
         close_pool(database.obj)
-    db = open_database(url, pool_size=pool_size)
+    db = open_database(url, pool_size=pool_size, server_prepare=server_prepare)
     database.initialize(db)
     return db
 

@@ -28,6 +28,10 @@ from typing import Any, Callable
 from peewee import BaseQuery, Model, Value
 
 from .db import database
+from .statements import ServerStatements
+
+#: PostgreSQL statements prepared per pooled connection (``server_side=True``, tenants.statements).
+SERVER_STATEMENTS = ServerStatements()
 
 _STRING = "\x00prepared-{}\x00"
 _INTEGER_BASE = -(2 ** 62)
@@ -70,10 +74,15 @@ class Prepared:
     ``build`` must use each argument as a bound value exactly as given (see the module
     docstring) and return a peewee query; :meth:`cursor` and :meth:`first` run it with
     new arguments. Two threads may render the same template at once: both get the same.
+
+    ``server_side``: on PostgreSQL (unless ``DB_SERVER_PREPARE`` is off) the statement is
+    PREPAREd once per pooled connection and run with ``EXECUTE`` (:mod:`tenants.statements`);
+    only for statements whose best plan does not depend on the values.
     """
 
-    def __init__(self, build: Callable[..., BaseQuery]):
+    def __init__(self, build: Callable[..., BaseQuery], server_side: bool = False):
         self.build = build
+        self.server_side = server_side
         self._cache: dict[tuple, tuple[BaseQuery, str, list]] = {}
 
     def _template(self, args: tuple) -> tuple[BaseQuery, str, list]:
@@ -105,7 +114,10 @@ class Prepared:
     def execute(self, *args):
         """Execute with ``args``; the driver's own cursor (rows as the driver returns them)."""
         _, sql, slots = self._template(args)
-        return database.execute_sql(sql, [_bind(args, value) if kind == "arg" else value for kind, value in slots])
+        params = [_bind(args, value) if kind == "arg" else value for kind, value in slots]
+        if self.server_side and getattr(database.obj, "server_prepare", False):
+            return SERVER_STATEMENTS.execute(database.obj, sql, params)
+        return database.execute_sql(sql, params)
 
     def cursor(self, *args):
         """Execute with ``args``; the peewee cursor wrapper over the result (iterable, indexable)."""
@@ -135,7 +147,7 @@ class PreparedInsert:
 
     def __init__(self, model: type[Model], unless_taken: tuple = ()):
         self.model = model
-        self.unless_taken = unless_taken
+        self.unless_taken = unless_taken  # a one-row INSERT's plan never depends on its values: server_side
         self._by_columns: dict[tuple[str, ...], tuple[list, Prepared]] = {}
 
     def _prepared(self, names: tuple[str, ...]) -> tuple[list, Prepared]:
@@ -144,7 +156,7 @@ class PreparedInsert:
             fields = [self.model._meta.fields[name] for name in names]
             # Value(..., converter=False): the argument is bound as given, not through db_value again.
             insert = Prepared(lambda *args: self._unless_taken(self.model.insert(
-                {field: Value(arg, converter=False) for field, arg in zip(fields, args)})))
+                {field: Value(arg, converter=False) for field, arg in zip(fields, args)})), server_side=True)
             prepared = self._by_columns[names] = (fields, insert)
         return prepared
 

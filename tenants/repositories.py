@@ -93,8 +93,9 @@ class _Repository:
 
         # Read on every request that names a resource, or pages through all of them: SQL
         # built once (tenants.prepared).
-        cls._by_id = Prepared(by_id)
-        cls._by_id_for_update = Prepared(lambda tenant_id, resource_id: by_id(tenant_id, resource_id).for_update())
+        cls._by_id = Prepared(by_id, server_side=True)
+        cls._by_id_for_update = Prepared(lambda tenant_id, resource_id: by_id(tenant_id, resource_id).for_update(),
+                                         server_side=True)
         cls._count_all = Prepared(lambda tenant_id: live(tenant_id).select(fn.COUNT(SQL("*"))))
         cls._page_all = Prepared(lambda tenant_id, offset, limit: live(tenant_id).order_by(
             cls.model.created, cls.model.id).offset(offset).limit(limit))
@@ -125,9 +126,13 @@ class _Repository:
             def matching(tenant_id, value):  # called when a template is built, once per database kind
                 return cls.model.select().where(cls.tenant_scope(tenant_id, unindexed=True) & (field == value))
 
+            # Server-side on PostgreSQL only for a unique key (id, userName, displayName): one
+            # generic plan is right for any value there, not for externalId (tenants.statements).
+            unique = field.name in ("id", cls.unique_column + "_key")
             statements = cls._equal_statements[field.name] = (
                 Prepared(lambda tenant_id, value, offset, limit: matching(tenant_id, value).order_by(
-                    _unindexed(cls.model.created), _unindexed(cls.model.id)).offset(offset).limit(limit)),
+                    _unindexed(cls.model.created), _unindexed(cls.model.id)).offset(offset).limit(limit),
+                    server_side=unique),
                 Prepared(lambda tenant_id, value: matching(tenant_id, value).select(fn.COUNT(SQL("*")))),
             )
         return statements

@@ -171,7 +171,8 @@ def token_summaries(tenant: Tenant) -> list[dict]:
 
 
 _TOKEN_BY_DIGEST = Prepared(
-    lambda digest: TenantToken.select(TenantToken, Tenant).join(Tenant).where(TenantToken.digest == digest).limit(1)
+    lambda digest: TenantToken.select(TenantToken, Tenant).join(Tenant).where(TenantToken.digest == digest).limit(1),
+    server_side=True,
 )
 # The row above holds the token's columns, then its tenant's (tenants.records).
 _TOKENS, _TENANTS = RecordReader(TenantToken), RecordReader(Tenant)

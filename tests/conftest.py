@@ -197,6 +197,15 @@ def load_sample():
     return load
 
 
+def logged_statements(counter) -> list[tuple[str, list]]:
+    """``(sql, params)`` of each statement peewee logged in a ``count_queries()`` block, an
+    ``EXECUTE`` of a server-side prepared statement (PostgreSQL, tenants.statements) shown
+    as the SQL it runs."""
+    from tenants.prepared import SERVER_STATEMENTS
+
+    return [(SERVER_STATEMENTS.plain(record.msg[0]), record.msg[1]) for record in counter.get_queries()]
+
+
 def url(path: str) -> str:
     """``path`` with its query values percent-encoded (samples and tests write them raw)."""
     base, sep, query = path.partition("?")

@@ -23,7 +23,7 @@ from tenants.db import database, write_transaction
 from tenants.models import Tenant, User, UserTally
 from tenants.repositories import UserRepository
 
-from .conftest import Scim
+from .conftest import Scim, logged_statements
 
 USER = "urn:ietf:params:scim:schemas:core:2.0:User"
 
@@ -116,8 +116,7 @@ def test_every_page_matches_offset_paging_while_users_come_and_go(scim, tenant, 
 
     with count_queries() as counter:
         body = scim.get("/Users?startIndex=52&count=7").get_json()  # offset 51: after the 5th anchor
-    statements = [record.msg[0] for record in counter.get_queries() if '"scim_user"' in record.msg[0]
-                  or '"user_tally"' in record.msg[0]]
+    statements = [sql for sql, _ in logged_statements(counter) if '"scim_user"' in sql or '"user_tally"' in sql]
     assert [user["id"] for user in body["Resources"]] == live_users(tenant.slug)[51:58]
     assert len(statements) == 2 and not any("COUNT(" in sql and "scim_user" in sql for sql in statements), statements
     assert '("t1"."created", "t1"."id") >' in statements[1], statements
@@ -251,7 +250,7 @@ def test_a_page_at_any_offset_reads_what_offset_reads(app, make_tenant, offset):
     assert total == expected[0] == 3050
     assert [record.id for record in records] == [record.id for record in expected[1]]
     assert len(records) == min(60, 3050 - offset)
-    keyset = [record.msg[0] for record in counter.get_queries() if '("t1"."created", "t1"."id") >' in record.msg[0]]
+    keyset = [sql for sql, _ in logged_statements(counter) if '("t1"."created", "t1"."id") >' in sql]
     assert len(keyset) == (1 if offset >= positions.SPACING else 0)  # from an anchor, or by OFFSET before the first
 
 

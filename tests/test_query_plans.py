@@ -21,7 +21,7 @@ from tenants.db import database, is_sqlite
 from tenants.keys import fold
 from tenants.models import Group, Membership, Tenant, User, new_id
 
-from .conftest import Scim, TenantCredentials
+from .conftest import Scim, TenantCredentials, logged_statements
 
 USERS, GROUPS, MEMBERS = 3000, 300, 5
 LIVE_USERS_INDEX = "scim_user_live_tenant_id_created_id"
@@ -78,7 +78,7 @@ def _plans(scim: Scim, path: str) -> tuple[dict, list[tuple[str, str]]]:
     with count_queries() as counter:
         response = scim.get(path)
     assert response.status_code == 200, response.get_json()
-    statements = [record.msg for record in counter.get_queries() if _on_resources(record.msg)]
+    statements = [message for message in logged_statements(counter) if _on_resources(message)]
     explain = "EXPLAIN QUERY PLAN " if is_sqlite() else "EXPLAIN "
     plans = []
     with database.connection_context():
