@@ -7,8 +7,9 @@ one write in every few dozen also pays for copying and syncing what the others w
 The gateway's writers queue on one lock (:class:`tenants.db.WriteLock`), so every writer
 queued behind that COMMIT waited for the copy too. Measured in-process on a 100,000-user
 tenant (50-member ``Add`` PATCHes growing one group, one thread): COMMIT p95 5.64 ms
-with SQLite's own checkpoints, 0.63 ms with this thread; the PATCH's p95 7.70 -> 3.11 ms
-(``benchmarks/README.md``, "Fifth round").
+with SQLite's own checkpoints, 0.61 ms with this thread; the PATCH's p95 7.70 -> 3.31 ms,
+its p99 not better (a COMMIT during the thread's sync of the file waits for the disk;
+``benchmarks/README.md``, "Fifth round").
 
 So each process that writes runs a :class:`Checkpointer`: a daemon thread with its own
 connection that, once a write has committed, waits :data:`INTERVAL` seconds (so the
