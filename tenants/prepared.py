@@ -23,6 +23,7 @@ one-row INSERTs (a user, a group, an audit event), whose values it converts itse
 
 from __future__ import annotations
 
+import os
 from typing import Any, Callable
 
 from peewee import BaseQuery, Model, Value
@@ -32,6 +33,8 @@ from .statements import ServerStatements
 
 #: PostgreSQL statements prepared per pooled connection (``server_side=True``, tenants.statements).
 SERVER_STATEMENTS = ServerStatements()
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=SERVER_STATEMENTS.after_fork)
 
 _STRING = "\x00prepared-{}\x00"
 _INTEGER_BASE = -(2 ** 62)

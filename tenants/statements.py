@@ -20,10 +20,17 @@ prepared statement to one generic plan; for an equality on a column many rows sh
   so a statement the server refuses cannot abort the caller's transaction; such a
   statement runs as plain SQL from then on (logged once).
 - A session that lost its statements (``DISCARD ALL``), or a plan another process's
-  schema change made invalid (``cached plan must not change result type``): the
-  connection forgets what it had prepared; outside a transaction the statement is
-  prepared again and run once more, inside one the error stands (the transaction has
-  failed anyway) and the next statement prepares afresh.
+  schema change made invalid (``cached plan must not change result type``, e.g. a
+  column widened during a rolling upgrade): the connection forgets what it had prepared,
+  and each statement is dropped and prepared afresh when next used; outside a
+  transaction the failed one is run again at once, inside one its error stands (the
+  transaction has failed anyway), so such a change costs at most one failed write per
+  pooled connection and statement.
+- Statement names are ``scimgw_`` and a hash of the SQL, so a session that several
+  processes share can never run another statement under a name; prepared statements
+  bind values by the types PostgreSQL inferred at PREPARE (a non-integer given for an
+  integer column is rounded rather than compared): the gateway's arguments are strings,
+  integers and ``None`` as the columns expect.
 - peewee's query log shows each run as ``EXECUTE scimgw_<n>(...)`` (:meth:`ServerStatements.plain`
   gives the SQL); the PREPARE, once per connection, goes to the driver directly.
 - Behind a pooler in transaction mode (PgBouncer's ``pool_mode = transaction``) a session's
@@ -32,6 +39,7 @@ prepared statement to one generic plan; for an equality on a column many rows sh
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import re
 import threading
@@ -117,7 +125,9 @@ class ServerStatements:
             with self._lock:
                 known = self._names.get(sql)
                 if known is None:
-                    name = f"scimgw_{len(self._names) + 1}"
+                    # Named by the SQL itself: a session shared by other processes (a pooler)
+                    # can then only hold this name for this statement, never another one.
+                    name = "scimgw_" + hashlib.sha256(sql.encode()).hexdigest()[:32]
                     arguments = f"({', '.join(['%s'] * count)})" if count else ""
                     known = self._names[sql] = (name, f"EXECUTE {name}{arguments}")
                     self._executed[known[1]] = sql
@@ -131,7 +141,12 @@ class ServerStatements:
         return held
 
     def _prepare(self, connection, name: str, sql: str) -> bool:
-        """PREPARE ``sql`` as ``name`` on ``connection``; False if the server refuses it."""
+        """PREPARE ``sql`` as ``name`` on ``connection``; False if the server refuses it.
+
+        A session that holds the name already (this process lost track of it, or another
+        process shares the session) holds the same SQL, but maybe with a plan a schema change
+        made stale: it is dropped and prepared afresh.
+        """
         import psycopg2
 
         in_transaction = connection.get_transaction_status() != _IDLE
@@ -140,7 +155,15 @@ class ServerStatements:
                 if in_transaction:
                     cursor.execute("SAVEPOINT scimgw_prepare")
                 try:
-                    cursor.execute(f"PREPARE {name} AS {numbered(sql)}")
+                    try:
+                        cursor.execute(f"PREPARE {name} AS {numbered(sql)}")
+                    except psycopg2.Error as error:
+                        if error.pgcode != _DUPLICATE_STATEMENT:
+                            raise
+                        if in_transaction:
+                            cursor.execute("ROLLBACK TO SAVEPOINT scimgw_prepare")
+                        cursor.execute(f"DEALLOCATE {name}")
+                        cursor.execute(f"PREPARE {name} AS {numbered(sql)}")
                 except psycopg2.Error:
                     if in_transaction:
                         cursor.execute("ROLLBACK TO SAVEPOINT scimgw_prepare")
@@ -149,16 +172,17 @@ class ServerStatements:
                 if in_transaction:
                     cursor.execute("RELEASE SAVEPOINT scimgw_prepare")
         except psycopg2.Error as error:
-            code = error.pgcode or ""
-            if code == _DUPLICATE_STATEMENT:
-                return True  # the session has it already
-            if not code.startswith(_REFUSED_CLASSES):
+            if not (error.pgcode or "").startswith(_REFUSED_CLASSES):
                 raise
             with self._lock:
                 self._refused.add(sql)
             log.warning("PostgreSQL would not prepare a statement, which runs as plain SQL from now on: %s", error)
             return False
         return True
+
+    def after_fork(self) -> None:
+        """In a forked child: a lock the parent's other threads held at fork time is not held."""
+        self._lock = threading.Lock()
 
 
 def _deallocate(connection, name: str) -> None:

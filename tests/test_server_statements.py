@@ -16,7 +16,7 @@ from tenants import services
 from tenants.db import close_pool, database
 from tenants.models import Tenant
 from tenants.prepared import Prepared
-from tenants.statements import numbered
+from tenants.statements import ServerStatements, numbered
 
 from .conftest import Scim, TenantCredentials
 from .postgres import fresh_postgres_url
@@ -24,9 +24,15 @@ from .postgres import fresh_postgres_url
 
 def _session_statements() -> dict[str, str]:
     """``{name: statement}`` the pooled connection of this thread has prepared."""
+    return {name: statement for name, (statement, _, _) in _session_details().items()}
+
+
+def _session_details() -> dict[str, tuple[str, object, int]]:
+    """``{name: (statement, prepare_time, times executed)}`` of the pooled connection."""
     with database.connection_context():
-        rows = database.execute_sql("SELECT name, statement FROM pg_prepared_statements").fetchall()
-    return dict(rows)
+        rows = database.execute_sql("SELECT name, statement, prepare_time, generic_plans + custom_plans "
+                                    "FROM pg_prepared_statements").fetchall()
+    return {name: (statement, prepared_at, runs) for name, statement, prepared_at, runs in rows}
 
 
 def _scim(url: str, **config) -> Scim:
@@ -58,10 +64,16 @@ def test_lookups_and_creates_run_prepared_once_per_connection_with_the_same_answ
         assert 'INSERT INTO "scim_user"' in texts and 'ON CONFLICT' in texts and 'INSERT INTO "audit_event"' in texts
         assert '"external_id" = $' not in texts  # non-unique lookups stay plain SQL (their plans depend on the value)
 
+        before = _session_details()
         for index in range(5):
             scim.create_user(f"user{index}@example.com")
             assert scim.get(f'/Users?filter=userName eq "user{index}@example.com"').get_json()["totalResults"] == 1
-        assert _session_statements() == prepared  # nothing prepared twice, nothing new
+        after = _session_details()
+        assert after.keys() == before.keys()  # nothing new
+        for name, (statement, prepared_at, runs) in after.items():
+            assert prepared_at == before[name][1], statement  # none prepared again
+        token = next(name for name, text in prepared.items() if '"tenant_token"' in text)
+        assert after[token][2] - before[token][2] == 10  # each of the 10 requests EXECUTEd it
         assert scim.get('/Users?filter=externalId eq "none"').get_json()["totalResults"] == 0
         close_pool()
 
@@ -111,3 +123,51 @@ def test_nothing_is_prepared_when_server_prepare_is_off(tmp_path):
         close_pool()
     with pytest.raises(ValueError, match="DB_SERVER_PREPARE must be true or false"):
         create_app({"TESTING": True, "DATABASE_URL": f"sqlite:///{tmp_path}/gw.db", "DB_SERVER_PREPARE": "no"})
+
+
+def test_a_column_another_process_changes_costs_at_most_one_failed_write_per_statement():
+    """A rolling upgrade's migration widens a column while prepared plans still return
+    the old type: a read outside a transaction is prepared again and retried at once; the
+    first write inside its transaction may fail, and every later one succeeds."""
+    import psycopg2
+
+    with fresh_postgres_url() as url:
+        scim = _scim(url)
+        user = scim.create_user("ann@example.com", name={"givenName": "Ann", "familyName": "Lee"})
+
+        def rename(given: str) -> int:
+            return scim.patch(f"/Users/{user['id']}", [{"op": "replace", "path": "name.givenName",
+                                                        "value": given}]).status_code
+
+        assert rename("Anne") == 200
+        assert scim.get(f"/Users/{user['id']}").status_code == 200
+        other = psycopg2.connect(url)
+        other.autocommit = True
+        with other.cursor() as cursor:
+            cursor.execute("ALTER TABLE scim_user ALTER COLUMN given_name TYPE varchar(300)")
+        other.close()
+
+        assert scim.get(f"/Users/{user['id']}").get_json()["name"]["givenName"] == "Anne"  # retried: 200
+        statuses = [rename(f"Name{index}") for index in range(4)]
+        assert statuses.count(200) >= 3 and statuses[1:] == [200, 200, 200], statuses
+        assert scim.get(f"/Users/{user['id']}").get_json()["name"]["givenName"] == "Name3"
+        close_pool()
+
+
+def test_processes_sharing_a_session_never_run_each_others_statements():
+    """Behind a pooler one server session may serve several gateway processes, each with
+    its own record of what it prepared. Names come from the SQL, so the second process's
+    statement is never mistaken for the first's; the same SQL is prepared afresh."""
+    with fresh_postgres_url() as url:
+        create_app({"TESTING": True, "DATABASE_URL": url, "DB_POOL_SIZE": 1})
+        first, second = ServerStatements(), ServerStatements()  # two processes' records, one session
+        with database.connection_context():
+            tenant, _ = services.create_tenant("acme")
+            db = database.obj
+            slug = 'SELECT "slug" FROM "tenant" WHERE "slug" = %s'
+            ident = 'SELECT "id" FROM "tenant" WHERE "slug" = %s'
+            assert first.execute(db, slug, ["acme"]).fetchall() == [("acme",)]
+            assert second.execute(db, ident, ["acme"]).fetchall() == [(tenant.id,)]
+            assert second.execute(db, slug, ["acme"]).fetchall() == [("acme",)]  # held already: prepared afresh
+            assert first.execute(db, ident, ["acme"]).fetchall() == [(tenant.id,)]
+        close_pool()
