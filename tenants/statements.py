@@ -98,21 +98,24 @@ class ServerStatements:
         connection = db.connection()
         name, execute = self._name(sql, len(params))
         held = self._held_by(connection)
-        for attempt in (1, 2):
-            if name not in held:
-                if not self._prepare(connection, name, sql):
-                    return db.execute_sql(sql, params)
-                held.add(name)
-            try:
-                return db.execute_sql(execute, params)
-            except Exception as error:
-                if _pgcode(error) not in _FORGOTTEN:
-                    raise
-                held.clear()  # the session lost its statements (or this one's plan): prepare again
-                if attempt == 2 or connection.get_transaction_status() != _IDLE:
-                    raise
-                _deallocate(connection, name)  # a statement with a stale plan is still held under that name
-        raise AssertionError("unreachable")
+        try:
+            return self._run(db, connection, held, name, execute, sql, params)
+        except Exception as error:
+            if _pgcode(error) not in _FORGOTTEN:
+                raise
+            held.clear()  # the session lost its statements (or this one's plan): prepare again
+            if connection.get_transaction_status() != _IDLE:
+                raise  # the transaction has failed: the caller's error
+            _deallocate(connection, name)  # a statement with a stale plan is still held under that name
+        return self._run(db, connection, held, name, execute, sql, params)
+
+    def _run(self, db, connection, held: set[str], name: str, execute: str, sql: str, params: list):
+        """EXECUTE ``name``, preparing it first if ``connection`` does not hold it (plain SQL if refused)."""
+        if name not in held:
+            if not self._prepare(connection, name, sql):
+                return db.execute_sql(sql, params)
+            held.add(name)
+        return db.execute_sql(execute, params)
 
     def plain(self, sql: str) -> str:
         """The SQL that ``sql`` runs: for an ``EXECUTE`` of one of these statements (as peewee's
