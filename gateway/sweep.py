@@ -14,8 +14,9 @@ from dataclasses import dataclass
 from flask import current_app
 
 from tenants.clock import utcnow
-from tenants.db import is_sqlite, write_transaction
-from tenants.models import Group, Membership, Tenant, User
+from tenants.db import write_transaction
+from tenants.models import Membership, Tenant, User
+from tenants.repositories import members_changed
 
 from .scim.operations import lookup_for
 
@@ -32,16 +33,12 @@ class SweepResult:
 def _purge(condition) -> int:
     """Delete the users matching ``condition`` with their memberships; the number deleted.
 
-    Each group that loses a member gets a new version (and ``lastModified``), as when a
-    user is deleted over SCIM, so a client's ETag of that group no longer matches. On
-    PostgreSQL those groups are locked in id order first, the order every other writer
-    locks groups in (``UserRepository._leave_groups``), so a sweep cannot deadlock with them.
+    Each group that loses a member gets a new version, as when a user is deleted over SCIM
+    (:func:`tenants.repositories.members_changed`, which also keeps the lock order).
     """
     doomed = User.select(User.id).where(condition)
-    groups = Membership.select(Membership.group).where(Membership.user.in_(doomed))
-    if not is_sqlite():
-        Group.select(Group.id).where(Group.id.in_(groups)).order_by(Group.id).for_update().execute()
-    Group.update(version=Group.version + 1, last_modified=utcnow()).where(Group.id.in_(groups)).execute()
+    members_changed(group_id for (group_id,) in
+                    Membership.select(Membership.group).distinct().where(Membership.user.in_(doomed)).tuples())
     Membership.delete().where(Membership.user.in_(doomed)).execute()
     return User.delete().where(User.id.in_(User.select(User.id).where(condition))).execute()
 

@@ -65,6 +65,21 @@ def _total_from_page(records: list, offset: int, limit: int) -> int | None:
     return None
 
 
+def members_changed(group_ids: Iterable[str]) -> None:
+    """Give each of these groups a new version and ``lastModified``: its members changed
+    (a client's ETag of it must stop matching).
+
+    On PostgreSQL the groups are locked in id order first: an UPDATE locks rows in the
+    order its plan meets them, so two writers removing users who share groups could each
+    hold one group and wait for the other's (a deadlock, answered 500). In one order, the
+    second waits for the first. SQLite runs one write transaction at a time.
+    """
+    for chunk in chunks(sorted(set(group_ids))):
+        if not is_sqlite():
+            Group.select(Group.id).where(Group.id.in_(chunk)).order_by(Group.id).for_update().execute()
+        Group.update(version=Group.version + 1, last_modified=utcnow()).where(Group.id.in_(chunk)).execute()
+
+
 def _as_stored(row):
     """``row`` with its JSON fields as they read back (keys sorted), so a write can be
     answered from the row it wrote without reading it again."""
@@ -315,19 +330,9 @@ class UserRepository(_Repository):
         return anchors, int(_USER_TALLY.execute(self.tenant.id).fetchone()[1])
 
     def _leave_groups(self, row) -> None:
-        """Remove the user's memberships, bumping each group's version (its members changed).
-
-        On PostgreSQL the groups are locked in id order first: an UPDATE locks rows in the
-        order its plan meets them, so two deletes of users who share groups could each hold
-        one group and wait for the other's (a deadlock, answered 500). In one order, the
-        second waits for the first. SQLite runs one write transaction at a time.
-        """
-        groups = sorted(group_id for (group_id,) in
+        """Remove the user's memberships, bumping each group's version (:func:`members_changed`)."""
+        members_changed(group_id for (group_id,) in
                         Membership.select(Membership.group).where(Membership.user == row.id).tuples())
-        for chunk in chunks(groups):
-            if not is_sqlite():
-                Group.select(Group.id).where(Group.id.in_(chunk)).order_by(Group.id).for_update().execute()
-            Group.update(version=Group.version + 1, last_modified=utcnow()).where(Group.id.in_(chunk)).execute()
         Membership.delete().where(Membership.user == row.id).execute()
 
     def delete(self, row) -> None:
