@@ -40,9 +40,11 @@ def current() -> str | None:
     """The id of the request being handled, or ``None`` outside a request."""
     if not has_request_context():
         return None
-    if "request_id" not in g:
-        g.request_id = accept(request.headers.get(HEADER))
-    return g.request_id
+    state = g._get_current_object()  # one proxy lookup: this runs several times a request
+    known = getattr(state, "request_id", None)
+    if known is None:
+        known = state.request_id = accept(request.headers.get(HEADER))
+    return known
 
 
 class RequestIdFilter(logging.Filter):
