@@ -11,6 +11,7 @@ from tenants import db as tenant_db
 from tenants.migrate import migrate
 
 from . import access_log, auth_throttle, config, errors, plugin_manager, ratelimit, redact
+from .flask_app import GatewayFlask
 from .openapi import init_app as init_api
 from .openapi import is_scim_path, scim_error_response
 from . import request_id
@@ -102,7 +103,7 @@ def create_app(test_config: dict | None = None) -> Flask:
 
     :param test_config: settings that override defaults and the environment (tests).
     """
-    app = Flask(__name__, instance_relative_config=True)
+    app = GatewayFlask(__name__, instance_relative_config=True)
     config.load(app, test_config)
     _trust_proxies(app)
     access_log.init_app(app)  # first: it times the whole request and logs its final status
