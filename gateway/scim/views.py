@@ -57,12 +57,20 @@ def _authenticate():
 
 
 def _document_errors(*codes: int):
-    """Document the SCIM error responses ``codes`` of a view in OpenAPI."""
+    """Document the SCIM error responses ``codes`` of a view in OpenAPI.
+
+    Each ``alt_response`` wraps the view in a function that only calls it; the view keeps
+    the documentation they gathered (``_apidoc``, what flask-smorest reads) without the
+    layers, which were run on every request.
+    """
 
     def decorate(function):
+        documented = function
         for code in codes:
-            function = blp.alt_response(code, schema=api_schemas.ScimErrorBody,
-                                        content_type="application/scim+json", description=ERRORS[code])(function)
+            documented = blp.alt_response(code, schema=api_schemas.ScimErrorBody,
+                                          content_type="application/scim+json",
+                                          description=ERRORS[code])(documented)
+        function._apidoc = documented._apidoc
         return function
 
     return decorate
