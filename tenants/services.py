@@ -176,23 +176,40 @@ _TOKEN_BY_DIGEST = Prepared(
 )
 # The row above holds the token's columns, then its tenant's (tenants.records).
 _TOKENS, _TENANTS = RecordReader(TenantToken), RecordReader(Tenant)
+#: digest -> (the row last read for it, the token and tenant made from that row).
+_MADE_FROM: dict[str, tuple[tuple, TenantToken]] = {}
+#: The most tokens whose instances are kept; past it the cache starts again.
+MADE_FROM_LIMIT = 4096
 
 
 def authenticate(secret: str) -> TenantToken | None:
     """The current token whose secret is ``secret`` (with its tenant loaded), else ``None``.
 
     One indexed query on the digest (its SQL built once: this runs on every SCIM
-    request); the final comparison is constant-time.
+    request); the final comparison is constant-time. The row is read on every call, so
+    a revoked token or a disabled tenant is refused at once, by every process. When the
+    row is the one read last time for this token, the instances made from it then are
+    returned again instead of new ones (making them was a third of this function's cost):
+    so the token and its tenant are shared by the requests of a process and are only
+    read, never changed or saved.
     """
     wanted = tokens.digest(secret)
     row = _TOKEN_BY_DIGEST.execute(wanted).fetchone()
     if row is None:
         return None
-    token = _TOKENS.instance(row)
+    row = tuple(row)  # psycopg2 and sqlite3 rows alike, compared as tuples
+    known = _MADE_FROM.get(wanted)
+    if known is not None and known[0] == row:
+        token = known[1]
+    else:
+        token = _TOKENS.instance(row)
+        token.tenant = _TENANTS.instance(row, start=_TOKENS.width)
+        token._dirty.clear()
+        if len(_MADE_FROM) >= MADE_FROM_LIMIT:
+            _MADE_FROM.clear()
+        _MADE_FROM[wanted] = (row, token)
     if not hmac.compare_digest(token.digest, wanted) or not token_is_current(token):
         return None
-    token.tenant = _TENANTS.instance(row, start=_TOKENS.width)
-    token._dirty.clear()
     return token
 
 
