@@ -484,3 +484,23 @@ def test_member_removal_filters_never_reach_another_tenant(two_tenants):
     after_b = scim_b.get(f"/Groups/{gb['id']}").get_json()
     assert [m["value"] for m in after_b["members"]] == [m["value"] for m in before_b["members"]]
     assert _a_state(two_tenants) == before_a
+
+
+def test_an_unchanged_token_row_gives_the_same_instances_and_any_change_is_read_at_once(app, tenant):
+    """authenticate() reuses what it made from a row only while the row is unchanged: the
+    row is read on every call, so a disable, a rename or a revocation counts at once."""
+    with database.connection_context():
+        first = services.authenticate(tenant.token)
+        assert services.authenticate(tenant.token) is first and first.tenant.enabled is True
+
+        services.set_enabled(tenant.slug, False)
+        disabled = services.authenticate(tenant.token)
+        assert disabled is not first and disabled.tenant.enabled is False
+        assert first.tenant.enabled is True  # the shared instances are never changed in place
+
+        services.update_tenant(tenant.slug, name="Acme Corp", enabled=True)
+        renamed = services.authenticate(tenant.token)
+        assert renamed.tenant.name == "Acme Corp" and renamed.tenant.enabled is True
+
+        assert services.revoke_token(tenant.slug, first.prefix) == 1
+        assert services.authenticate(tenant.token) is None
