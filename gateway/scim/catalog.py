@@ -10,6 +10,8 @@ membership is managed from the Group side, as Entra and Okta do.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from .schema import COLUMN_LENGTH, ENTERPRISE_USER_SCHEMA, GROUP_SCHEMA, USER_SCHEMA, Attribute, Schema
 
 A = Attribute
@@ -151,7 +153,7 @@ def restrict(schema: Schema, paths: set[str], description: str | None = None) ->
             continue
         subs = tuple(sub for sub in attribute.sub_attributes if f"{attribute.key}.{sub.key}" in paths)
         if subs:
-            kept.append(Attribute(**{**attribute.__dict__, "sub_attributes": subs}))
+            kept.append(replace(attribute, sub_attributes=subs))
     if not kept:
         return None
     return Schema(id=schema.id, name=schema.name, description=description or schema.description,

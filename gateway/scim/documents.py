@@ -48,7 +48,7 @@ def coerce(attribute: Attribute, value: Any, *, label: str | None = None) -> Any
             check_member_count(len(items))
         else:
             check_value_count(label, len(items))
-        single = Attribute(**{**attribute.__dict__, "multi_valued": False})
+        single = attribute.single_valued
         return [coerce(single, item, label=label) for item in items if item is not None]
     if attribute.is_complex:
         if not isinstance(value, dict):

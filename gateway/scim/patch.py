@@ -223,7 +223,7 @@ def _apply_filtered(holder: dict, attribute: Attribute, where, sub: str | None, 
             for i in hits:
                 items[i].pop(child.name, None)
     else:
-        single = Attribute(**{**attribute.__dict__, "multi_valued": False})
+        single = attribute.single_valued
         if child is not None:
             value = coerce(child, operation.value, label=f"{attribute.name}.{child.name}")
             update = {child.name: value}

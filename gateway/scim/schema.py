@@ -4,11 +4,17 @@ An :class:`Attribute` carries the characteristics discovery advertises and that 
 request parser, the PATCH engine and the filter compiler obey: type, multi-valuedness,
 case-exactness, mutability. Attribute names are matched case-insensitively everywhere
 (RFC 7643 §2.1), so lookups go through :meth:`Attribute.child` and :func:`find`.
+
+Definitions are frozen and looked up on every attribute of every request, so what a
+lookup derives from one (lower-cased names, the attributes by name) is worked out once
+per definition (``functools.cached_property``, kept beside the fields, never compared).
+Derive a changed definition with :func:`dataclasses.replace`, which copies fields only.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from functools import cached_property
 
 USER_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:User"
 GROUP_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:Group"
@@ -43,10 +49,19 @@ class Attribute:
     #: ``"free-form"`` (group displayName) or ``None`` (any text without NUL or surrogates).
     profile: str | None = None
 
-    @property
+    @cached_property
     def key(self) -> str:
         """The lower-cased name used for case-insensitive matching."""
         return self.name.lower()
+
+    @cached_property
+    def single_valued(self) -> "Attribute":
+        """This attribute as one of its values is: the same, not multi-valued."""
+        return replace(self, multi_valued=False) if self.multi_valued else self
+
+    @cached_property
+    def _sub_attributes_by_key(self) -> dict[str, "Attribute"]:
+        return _by_key(self.sub_attributes)
 
     @property
     def is_complex(self) -> bool:
@@ -67,7 +82,7 @@ class Attribute:
 
     def child(self, name: str) -> "Attribute | None":
         """The sub-attribute called ``name`` (any case), or ``None``."""
-        return find(self.sub_attributes, name)
+        return self._sub_attributes_by_key.get(name.lower())
 
     def to_scim(self) -> dict:
         """The attribute as it appears in a ``/Schemas`` resource."""
@@ -100,6 +115,14 @@ def find(attributes: tuple[Attribute, ...], name: str) -> Attribute | None:
     return None
 
 
+def _by_key(attributes: tuple[Attribute, ...]) -> dict[str, Attribute]:
+    """``attributes`` by lower-cased name; of two with one name, the first (as :func:`find`)."""
+    found: dict[str, Attribute] = {}
+    for attribute in attributes:
+        found.setdefault(attribute.key, attribute)
+    return found
+
+
 @dataclass(frozen=True)
 class Schema:
     """A SCIM schema: its URN, a name, a description and its attributes."""
@@ -111,7 +134,11 @@ class Schema:
 
     def attribute(self, name: str) -> Attribute | None:
         """The top-level attribute called ``name`` (any case), or ``None``."""
-        return find(self.attributes, name)
+        return self._attributes_by_key.get(name.lower())
+
+    @cached_property
+    def _attributes_by_key(self) -> dict[str, Attribute]:
+        return _by_key(self.attributes)
 
     def to_scim(self, base_url: str) -> dict:
         """The schema as a ``/Schemas/<id>`` resource (RFC 7643 §7)."""
@@ -144,15 +171,26 @@ class ResourceSchema:
     core: Schema
     extensions: tuple[Schema, ...] = ()
 
-    @property
+    @cached_property
     def all(self) -> tuple[Schema, ...]:
         """The core schema followed by the extensions."""
         return (self.core, *self.extensions)
 
     def extension(self, urn: str) -> Schema | None:
         """The extension schema with id ``urn`` (any case), or ``None``."""
-        wanted = urn.lower()
-        return next((schema for schema in self.extensions if schema.id.lower() == wanted), None)
+        return self._extensions_by_id.get(urn.lower())
+
+    @cached_property
+    def _extensions_by_id(self) -> dict[str, Schema]:
+        found: dict[str, Schema] = {}
+        for schema in self.extensions:
+            found.setdefault(schema.id.lower(), schema)
+        return found
+
+    @cached_property
+    def _prefixes(self) -> tuple[tuple[str, Schema], ...]:
+        """Each schema's lower-cased URN with the colon that ends it, in :attr:`all`'s order."""
+        return tuple((schema.id.lower() + ":", schema) for schema in self.all)
 
     def resolve(self, key: str) -> tuple[Schema | None, Attribute | None, str | None]:
         """Map a request key or path to ``(schema, top-level attribute, sub-attribute name)``.
@@ -163,8 +201,7 @@ class ResourceSchema:
         """
         lowered = key.lower()
         schema = self.core
-        for candidate in self.all:
-            prefix = candidate.id.lower() + ":"
+        for prefix, candidate in self._prefixes:
             if lowered.startswith(prefix):
                 schema, key = candidate, key[len(prefix):]
                 break
