@@ -1,10 +1,11 @@
-"""The gateway's Flask class: Flask, with the async check of request functions remembered.
+"""The gateway's Flask and Request classes: what Flask does, with per-request work done once.
 
 Flask asks :meth:`Flask.ensure_sync` about every ``before_request``, ``after_request``,
 ``teardown_request`` and URL value preprocessor it calls, and flask-smorest about every
 view layer: 17 times for one SCIM request, each an ``inspect.iscoroutinefunction`` call.
 The answer for a function never changes, so :class:`GatewayFlask` keeps it.
 Flask's documentation names ``ensure_sync`` as the method to override for this.
+:class:`GatewayRequest` reads the query string's names case-insensitively once a request.
 """
 
 from __future__ import annotations
@@ -12,15 +13,32 @@ from __future__ import annotations
 from types import FunctionType
 from typing import Any, Callable
 
-from flask import Flask
+from flask import Flask, Request
+from werkzeug.utils import cached_property
 
 #: The most functions remembered; past it the cache starts again (a guard: the gateway
 #: registers a few dozen request functions, all at start-up).
 CACHE_LIMIT = 1024
 
 
+class GatewayRequest(Request):
+    """Flask's request, with the query parameters by lower-cased name."""
+
+    @cached_property
+    def args_by_lower_name(self) -> dict[str, str]:
+        """Each query parameter under its lower-cased name (SCIM's are case-insensitive,
+        RFC 7644 §3.4.2); of names that differ only in case, the first one sent wins."""
+        found: dict[str, str] = {}
+        for key, value in self.args.items():
+            found.setdefault(key.lower(), value)
+        return found
+
+
 class GatewayFlask(Flask):
-    """Flask whose :meth:`ensure_sync` answers from a per-function cache."""
+    """Flask whose :meth:`ensure_sync` answers from a per-function cache, with
+    :class:`GatewayRequest` requests."""
+
+    request_class = GatewayRequest
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)

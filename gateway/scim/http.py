@@ -117,8 +117,4 @@ def int_arg(name: str, default: int | None = None) -> int | None:
 
 def query_arg(name: str) -> str | None:
     """A query parameter by name, matched case-insensitively (RFC 7644 attribute names are)."""
-    wanted = name.lower()
-    for key, value in request.args.items():
-        if key.lower() == wanted:
-            return value
-    return None
+    return request.args_by_lower_name.get(name.lower())

@@ -46,14 +46,15 @@ def _pop_tenant(endpoint, values):
 @blp.before_request
 def _authenticate():
     authenticate_scim_request()
-    tenant = g.tenant
-    g.hooks = current_app.extensions["scim_gateway"].for_tenant(
+    state = g._get_current_object()  # read and set below without a proxy lookup each time
+    tenant = state.tenant
+    hooks = state.hooks = current_app.extensions["scim_gateway"].for_tenant(
         tenant.slug, tenant.name, tenant.settings, tenant.updated, operations.lookup_for(tenant)
     )
-    ratelimit.check(g.hooks, tenant.slug)
-    g.scim = operations.RequestContext(tenant=tenant, hooks=g.hooks, base_url=g.scim_base,
-                                       actor=g.token_prefix, if_match=request.if_match or None,
-                                       request_id=g.get("request_id") or "")
+    ratelimit.check(hooks, tenant.slug)
+    state.scim = operations.RequestContext(tenant=tenant, hooks=hooks, base_url=state.scim_base,
+                                           actor=state.token_prefix, if_match=request.if_match or None,
+                                           request_id=getattr(state, "request_id", None) or "")
 
 
 def _document_errors(*codes: int):
