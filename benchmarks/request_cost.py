@@ -10,7 +10,11 @@ gateway adds on top of Flask, which is what the throughput ratio is made of. Cas
 * ``discovery``: ``GET .../ServiceProviderConfig``: that plus bearer authentication;
 * ``lookup``: Entra's existence check, ``GET .../Users?filter=userName eq "..."``
   finding nobody; ``ceiling-lookup``: the same request to ``benchmarks/ceiling_app.py``;
-* ``create``: ``POST .../Users`` of a new user as Entra sends it; ``ceiling-create``.
+* ``create``: ``POST .../Users`` of a new user as Entra sends it; ``ceiling-create``;
+* ``update``: ``PATCH .../Users/<id>`` replacing ``name.givenName`` (a user of the
+  tenant's first hundred); ``deactivate``: ``PATCH`` of ``active`` to ``"False"``, Entra's
+  deprovisioning; ``delete``: ``DELETE .../Users/<id>``; both on a user never touched
+  before, made by POST before the measuring starts; each with its ``ceiling-`` case.
 
 Two ways to count::
 
@@ -44,9 +48,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-CASES = ("healthz", "discovery", "lookup", "create", "ceiling-lookup", "ceiling-create")
+GATEWAY_CASES = ("healthz", "discovery", "lookup", "create", "update", "deactivate", "delete")
+CASES = GATEWAY_CASES + ("ceiling-lookup", "ceiling-create", "ceiling-update", "ceiling-deactivate", "ceiling-delete")
+PATCH_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 TENANT = "bench"
+BASE = f"/tenants/{TENANT}/scim/v2"
 USER_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:User"
+#: Requests of each case before any is measured.
+WARM_UP = 50
 
 
 def _environ(method: str, path: str, query: str, body: bytes, token: str) -> dict:
@@ -87,7 +96,10 @@ class Apps:
     def call(self, app, method: str, path: str, query: str = "", body: bytes = b"", expect: str = "200") -> None:
         status = []
         chunks = app.wsgi_app(_environ(method, path, query, body, self.token), lambda s, h, e=None: status.append(s))
-        b"".join(chunks)
+        try:
+            b"".join(chunks)
+        finally:
+            chunks.close()  # as a server does: runs what the app left for after the answer
         if not status[0].startswith(expect):
             raise SystemExit(f"{method} {path}: {status[0]}, expected {expect}")
 
@@ -97,27 +109,53 @@ class Apps:
         body = {"schemas": [USER_SCHEMA], "userName": user, "externalId": f"ext-{number}", "active": True,
                 "name": {"givenName": "Given", "familyName": "Family"}, "displayName": "Given Family",
                 "emails": [{"primary": True, "type": "work", "value": user}]}
-        self.call(app, "POST", f"/tenants/{TENANT}/scim/v2/Users", body=json.dumps(body).encode(), expect="201")
+        self.call(app, "POST", f"{BASE}/Users", body=json.dumps(body).encode(), expect="201")
 
-    def case(self, name: str):
-        base = f"/tenants/{TENANT}/scim/v2"
+    def users(self, how_many: int) -> list[str]:
+        """Ids of ``how_many`` new users of the gateway's tenant, created by POST."""
+        ids = []
+        for _ in range(how_many):
+            number = next(self.numbers)
+            body = json.dumps({"schemas": [USER_SCHEMA], "userName": f"user{number}@example.com"}).encode()
+            chunks = self.gateway.wsgi_app(_environ("POST", f"{BASE}/Users", "", body, self.token), lambda *a: None)
+            ids.append(json.loads(b"".join(chunks))["id"])
+            chunks.close()
+        return ids
+
+    def patch(self, app, user_id: str, operation: dict) -> None:
+        body = json.dumps({"schemas": [PATCH_SCHEMA], "Operations": [operation]}).encode()
+        self.call(app, "PATCH", f"{BASE}/Users/{user_id}", body=body)
+
+    def case(self, name: str, uses: int):
+        """The callable of case ``name``, to be called at most ``uses`` times."""
         lookup = "filter=userName%20eq%20%22nobody%40example.com%22"
+        app = self.ceiling if name.startswith("ceiling-") else self.gateway
+        kind = name.removeprefix("ceiling-")
+        if kind in ("update", "deactivate", "delete"):
+            # The ceiling answers any id; the gateway's must exist (and, but for updates, be new).
+            ids = iter(self.users(min(uses, 100) if kind == "update" else uses) * (uses if kind == "update" else 1))
+            given = count()
+            return {
+                "update": lambda: self.patch(app, next(ids), {"op": "Replace", "path": "name.givenName",
+                                                              "value": f"Given{next(given)}"}),
+                "deactivate": lambda: self.patch(app, next(ids), {"op": "Replace", "path": "active",
+                                                                  "value": "False"}),
+                "delete": lambda: self.call(app, "DELETE", f"{BASE}/Users/{next(ids)}", expect="204"),
+            }[kind]
         return {
-            "healthz": lambda: self.call(self.gateway, "GET", "/healthz"),
-            "discovery": lambda: self.call(self.gateway, "GET", f"{base}/ServiceProviderConfig"),
-            "lookup": lambda: self.call(self.gateway, "GET", f"{base}/Users", lookup),
-            "create": lambda: self.create(self.gateway),
-            "ceiling-lookup": lambda: self.call(self.ceiling, "GET", f"{base}/Users", lookup),
-            "ceiling-create": lambda: self.create(self.ceiling),
-        }[name]
+            "healthz": lambda: self.call(app, "GET", "/healthz"),
+            "discovery": lambda: self.call(app, "GET", f"{BASE}/ServiceProviderConfig"),
+            "lookup": lambda: self.call(app, "GET", f"{BASE}/Users", lookup),
+            "create": lambda: self.create(app),
+        }[kind]
 
 
 def cpu_microseconds(cases: list[str], requests: int, rounds: int) -> dict[str, float]:
     """Best round's CPU microseconds per request of each case; the cases take turns."""
     apps = Apps(tempfile.mkdtemp(prefix="request-cost-"))
-    calls = {name: apps.case(name) for name in cases}
+    calls = {name: apps.case(name, WARM_UP + rounds * requests) for name in cases}
     for call in calls.values():
-        for _ in range(200):
+        for _ in range(WARM_UP):
             call()
     best = dict.fromkeys(cases, float("inf"))
     for _ in range(rounds):
@@ -152,8 +190,8 @@ def main() -> None:
     parser.add_argument("--run", help=argparse.SUPPRESS)  # one case, once: what --callgrind measures
     args = parser.parse_args()
     if args.run:
-        call = Apps(tempfile.mkdtemp(prefix="request-cost-")).case(args.run)
-        for _ in range(50 + args.requests):
+        call = Apps(tempfile.mkdtemp(prefix="request-cost-")).case(args.run, WARM_UP + args.requests)
+        for _ in range(WARM_UP + args.requests):
             call()
         return
     cases = [name for name in args.cases.split(",") if name]
@@ -167,11 +205,11 @@ def main() -> None:
         unit, numbers = "instructions", counts
     else:
         unit, numbers = "CPU us", cpu_microseconds(cases, args.requests, args.rounds)
-    print(f"{'case':<16} {unit + ' per request':>26}  vs ceiling")
+    print(f"{'case':<20} {unit + ' per request':>26}  vs ceiling")
     for name in cases:
         ceiling = numbers.get(f"ceiling-{name}")
         ratio = f"{numbers[name] / ceiling:6.2f}x" if ceiling else ""
-        print(f"{name:<16} {numbers[name]:>26,.0f}  {ratio}")
+        print(f"{name:<20} {numbers[name]:>26,.0f}  {ratio}")
     print("\nreproduce (from the repository root): python benchmarks/request_cost.py " + " ".join(sys.argv[1:]))
 
 

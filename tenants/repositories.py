@@ -18,7 +18,7 @@ from .clock import utcnow
 from .db import database, is_sqlite
 from .keys import fold
 from .models import Group, JSONField, Membership, Tenant, User, UserTally, new_id
-from .prepared import Prepared, PreparedInsert, chunks
+from .prepared import Prepared, PreparedInsert, PreparedUpdate, chunks
 from .records import RecordReader
 
 
@@ -118,6 +118,7 @@ class _Repository:
         cls.records = RecordReader(cls.model)
         cls._insert = PreparedInsert(cls.model, unless_taken=(
             cls.model.tenant, getattr(cls.model, cls.unique_column + "_key")))
+        cls._update = PreparedUpdate(cls.model)
 
     @classmethod
     def tenant_scope(cls, tenant_id: int, unindexed: bool = False) -> Expression:
@@ -187,7 +188,8 @@ class _Repository:
         writes to one resource apply one after the other and none is lost.
         """
         prepared = self._by_id_for_update if for_update and not is_sqlite() else self._by_id
-        return prepared.first(self.tenant.id, resource_id)
+        rows = prepared.execute(self.tenant.id, resource_id).fetchall()  # LIMIT 1: the statement ends
+        return self.records.instance(rows[0]) if rows else None
 
     def page(self, where: Expression | None, offset: int, limit: int, order=None,
              selective: bool = False) -> tuple[int, list]:
@@ -275,10 +277,9 @@ class _Repository:
             raise
         return _as_stored(row)
 
-    @staticmethod
-    def save_changes(row) -> None:
-        """UPDATE only the columns of ``row`` set since it was read."""
-        row.save(only=row.dirty_fields)
+    def save_changes(self, row) -> None:
+        """UPDATE only the columns of ``row`` set since it was read (SQL built once per set)."""
+        self._update.save(row)
 
     @staticmethod
     def touch(row) -> None:

@@ -275,14 +275,15 @@ def test_prepared_queries_bind_new_values_and_refuse_converted_arguments(tmp_pat
     with app.app_context(), database.connection_context():
         first, _ = services.create_tenant("first")
         services.create_tenant("second")
-        by_slug = Prepared(lambda slug, tenant_id: Tenant.select().where((Tenant.slug == slug) & (Tenant.id >= tenant_id)))
-        assert by_slug.first("second", first.id).slug == "second"
-        assert by_slug.first("first", first.id).id == first.id
-        assert by_slug.first("first", first.id + 1) is None
-        assert by_slug.first("nobody", 0) is None
+        by_slug = Prepared(lambda slug, tenant_id: Tenant.select(Tenant.slug, Tenant.id).where(
+            (Tenant.slug == slug) & (Tenant.id >= tenant_id)))
+        assert by_slug.execute("second", first.id).fetchall() == [("second", first.id + 1)]
+        assert by_slug.execute("first", first.id).fetchall() == [("first", first.id)]
+        assert by_slug.execute("first", first.id + 1).fetchall() == []
+        assert by_slug.execute("nobody", 0).fetchall() == []
         folded = Prepared(lambda slug: Tenant.select().where(Tenant.slug == slug.upper()))
         with pytest.raises(ValueError, match="unchanged"):
-            folded.first("first")
+            folded.execute("first")
     close_pool()
 
 
@@ -298,19 +299,19 @@ def test_prepared_list_arguments_match_exactly_whatever_their_length(database_ur
         among = Prepared(lambda wanted: Tenant.select(Tenant.slug).where(Tenant.slug.in_(wanted)).tuples())
         for length in (1, 2, 3, 5, 8, 9, 12):  # each padded up to 1, 2, 4, 8, 16 values
             wanted = slugs[:length] if length % 2 else slugs[-length:]
-            assert sorted(slug for (slug,) in among.cursor(wanted)) == sorted(wanted)
-        assert list(among.cursor(["nobody"])) == []
+            assert sorted(slug for (slug,) in among.execute(wanted)) == sorted(wanted)
+        assert among.execute(["nobody"]).fetchall() == []
         assert len(among._cache) == 5  # one template per bucket of lengths, not per length
         rename = Prepared(lambda names, slugs: Tenant.insert_many(
             [{"slug": slug, "name": name} for name, slug in zip(names, slugs)]).on_conflict_ignore())
-        rename.cursor(["Extra one", "Extra two", "Extra three"], ["x1", "x2", "x3"])  # padded to 4 rows
+        rename.execute(["Extra one", "Extra two", "Extra three"], ["x1", "x2", "x3"])  # padded to 4 rows
         extra = Tenant.select(Tenant.slug, Tenant.name).where(Tenant.slug.startswith("x")).order_by(Tenant.slug)
         assert [(row.slug, row.name) for row in extra] == [("x1", "Extra one"), ("x2", "Extra two"),
                                                            ("x3", "Extra three")]
         with pytest.raises(ValueError, match="1 to 512"):
-            among.cursor([f"s{index}" for index in range(MAX_LIST_LENGTH + 1)])
+            among.execute([f"s{index}" for index in range(MAX_LIST_LENGTH + 1)])
         with pytest.raises(ValueError, match="1 to 512"):
-            among.cursor([])
+            among.execute([])
     close_pool()
 
 
@@ -615,4 +616,29 @@ def test_deleting_a_tenant_locks_it_before_its_users_so_a_concurrent_create_cann
     assert waiting.startswith('SELECT "t1"."id" FROM "tenant"') and "FOR UPDATE" in waiting, waiting
     with app.app_context(), database.connection_context():
         assert (Tenant.select().count(), User.select().count(), UserTally.select().count()) == (0, 0, 0)
+    close_pool()
+
+
+def test_prepared_update_writes_only_the_changed_columns_of_one_row(database_url):
+    from tenants.models import Tenant
+    from tenants.prepared import PreparedUpdate
+
+    app = create_app({"TESTING": True, "DATABASE_URL": database_url})
+    with app.app_context(), database.connection_context():
+        first, _ = services.create_tenant("first")
+        second, _ = services.create_tenant("second")
+        update = PreparedUpdate(Tenant)
+        row = Tenant.get_by_id(first.id)
+        row.name, row.settings = "First Corp", {"plugins": {"uniqueness": {"enabled": False}}}
+        Tenant.update(enabled=False).where(Tenant.id == first.id).execute()  # changed elsewhere meanwhile
+        assert update.save(row) == 1 and not row.dirty_fields
+        stored = Tenant.get_by_id(first.id)
+        assert (stored.name, stored.settings) == ("First Corp", {"plugins": {"uniqueness": {"enabled": False}}})
+        assert stored.enabled is False  # a column this row did not change is left as it is
+        assert Tenant.get_by_id(second.id).name == "second"  # one row, by its key
+        row.name = "First again"
+        assert update.save(row) == 1 and Tenant.get_by_id(first.id).name == "First again"
+        assert list(update._by_columns) == [("name", "settings"), ("name",)]  # SQL per set of columns
+        assert update.save(row) == 0  # nothing changed: no statement, no new template
+        assert len(update._by_columns) == 2
     close_pool()
