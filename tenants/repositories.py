@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Callable, Iterable, Mapping
 
-from peewee import JOIN, OP, SQL, Expression, Field, IntegrityError, NodeList, Ordering, Select, Tuple, fn
+from peewee import JOIN, OP, SQL, Expression, Field, IntegrityError, NodeList, Ordering, Select, Tuple, Value, fn
 
 from . import positions, statistics
 from .clock import utcnow
@@ -74,10 +74,11 @@ def members_changed(group_ids: Iterable[str]) -> None:
     hold one group and wait for the other's (a deadlock, answered 500). In one order, the
     second waits for the first. SQLite runs one write transaction at a time.
     """
+    now = Group.last_modified.db_value(utcnow())
     for chunk in chunks(sorted(set(group_ids))):
         if not is_sqlite():
-            Group.select(Group.id).where(Group.id.in_(chunk)).order_by(Group.id).for_update().execute()
-        Group.update(version=Group.version + 1, last_modified=utcnow()).where(Group.id.in_(chunk)).execute()
+            _LOCK_GROUPS.execute(chunk)
+        _BUMP_GROUPS.execute(chunk, now)
 
 
 def _as_stored(row):
@@ -119,6 +120,8 @@ class _Repository:
         cls._insert = PreparedInsert(cls.model, unless_taken=(
             cls.model.tenant, getattr(cls.model, cls.unique_column + "_key")))
         cls._update = PreparedUpdate(cls.model)
+        cls._delete_by_id = Prepared(lambda resource_id: cls.model.delete().where(cls.model.id == resource_id),
+                                     server_side=True)
 
     @classmethod
     def tenant_scope(cls, tenant_id: int, unindexed: bool = False) -> Expression:
@@ -289,7 +292,7 @@ class _Repository:
 
     def delete(self, row) -> None:
         """Delete ``row`` (memberships go with it by ON DELETE CASCADE and explicitly)."""
-        row.delete_instance()
+        self._delete_by_id.execute(row.id)
 
 
 class UserRepository(_Repository):
@@ -332,14 +335,13 @@ class UserRepository(_Repository):
 
     def _leave_groups(self, row) -> None:
         """Remove the user's memberships, bumping each group's version (:func:`members_changed`)."""
-        members_changed(group_id for (group_id,) in
-                        Membership.select(Membership.group).where(Membership.user == row.id).tuples())
-        Membership.delete().where(Membership.user == row.id).execute()
+        members_changed(group_id for (group_id,) in _GROUPS_OF_USER.execute(row.id))
+        _LEAVE_GROUPS.execute(row.id)
 
     def delete(self, row) -> None:
         """Delete a user with its memberships, roles and permissions (ON DELETE CASCADE)."""
         self._leave_groups(row)
-        row.delete_instance()
+        super().delete(row)
 
     def tombstone(self, row) -> None:
         """Hide a user from SCIM and free its userName, keeping the row until the sweep."""
@@ -418,6 +420,13 @@ _MEMBERS_AMONG = Prepared(lambda group_id, ids: Membership.select(Membership.use
                           .where((Membership.group == group_id) & Membership.user.in_(ids)))
 _MEMBER_AFTER = Prepared(lambda group_id, skip: Membership.select(Membership.user)
                          .where(Membership.group == group_id).offset(skip).limit(1))
+_GROUPS_OF_USER = Prepared(lambda user_id: Membership.select(Membership.group).where(Membership.user == user_id))
+_LEAVE_GROUPS = Prepared(lambda user_id: Membership.delete().where(Membership.user == user_id))
+_EMPTY_GROUP = Prepared(lambda group_id: Membership.delete().where(Membership.group == group_id))
+# members_changed(): lock (PostgreSQL) then bump groups, in chunks of ids.
+_LOCK_GROUPS = Prepared(lambda ids: Group.select(Group.id).where(Group.id.in_(ids)).order_by(Group.id).for_update())
+_BUMP_GROUPS = Prepared(lambda ids, now: Group.update(
+    version=Group.version + 1, last_modified=Value(now, converter=False)).where(Group.id.in_(ids)))
 _INSERT_MEMBERS = Prepared(lambda group_id, user_ids, displays: Membership.insert_many(
     [{"group": group_id, "user": user_id, "display": display} for user_id, display in zip(user_ids, displays)]
 ).on_conflict_ignore())
@@ -432,8 +441,8 @@ class GroupRepository(_Repository):
 
     def delete(self, row) -> None:
         """Delete a group and its memberships."""
-        Membership.delete().where(Membership.group == row.id).execute()
-        row.delete_instance()
+        _EMPTY_GROUP.execute(row.id)
+        super().delete(row)
 
     def members(self, group_ids: Iterable[str]) -> dict[str, list[tuple[str, str]]]:
         """``{group id: [(user id, display), ...]}`` for a page of groups: one query.
