@@ -167,16 +167,18 @@ def cpu_microseconds(cases: list[str], requests: int, rounds: int) -> dict[str, 
     return best
 
 
-def _instructions(case: str, requests: int) -> int:
+def _instructions(case: str, requests: int, uses: int) -> int:
     command = ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", sys.executable,
-               __file__, "--run", case, "--requests", str(requests)]
+               __file__, "--run", case, "--requests", str(requests), "--uses", str(uses)]
     output = subprocess.run(command, capture_output=True, text=True, check=True).stderr
     return int(re.search(r"Collected\s*:\s*(\d+)", output).group(1))
 
 
 def instructions_per_request(case: str, small: int, large: int) -> int:
-    """Instructions of one request: two runs under callgrind, differing only in request count."""
-    return (_instructions(case, large) - _instructions(case, small)) // (large - small)
+    """Instructions of one request: two runs under callgrind, differing only in request count
+    (both make the users the larger one needs first)."""
+    uses = WARM_UP + large
+    return (_instructions(case, large, uses) - _instructions(case, small, uses)) // (large - small)
 
 
 def main() -> None:
@@ -188,9 +190,10 @@ def main() -> None:
     parser.add_argument("--small", type=int, default=20, help="--callgrind: requests of the smaller run")
     parser.add_argument("--large", type=int, default=60, help="--callgrind: requests of the larger run")
     parser.add_argument("--run", help=argparse.SUPPRESS)  # one case, once: what --callgrind measures
+    parser.add_argument("--uses", type=int, help=argparse.SUPPRESS)  # --run: users made for the case
     args = parser.parse_args()
     if args.run:
-        call = Apps(tempfile.mkdtemp(prefix="request-cost-")).case(args.run, WARM_UP + args.requests)
+        call = Apps(tempfile.mkdtemp(prefix="request-cost-")).case(args.run, args.uses or WARM_UP + args.requests)
         for _ in range(WARM_UP + args.requests):
             call()
         return
