@@ -93,34 +93,29 @@ class Apps:
         self.ceiling = module.create_app()
         self.numbers = count()
 
-    def call(self, app, method: str, path: str, query: str = "", body: bytes = b"", expect: str = "200") -> None:
+    def call(self, app, method: str, path: str, query: str = "", body: bytes = b"", expect: str = "200") -> bytes:
+        """The answer's body; exits unless its status starts with ``expect``."""
         status = []
         chunks = app.wsgi_app(_environ(method, path, query, body, self.token), lambda s, h, e=None: status.append(s))
         try:
-            b"".join(chunks)
+            answer = b"".join(chunks)
         finally:
             chunks.close()  # as a server does: runs what the app left for after the answer
         if not status[0].startswith(expect):
             raise SystemExit(f"{method} {path}: {status[0]}, expected {expect}")
+        return answer
 
-    def create(self, app) -> None:
+    def create(self, app) -> bytes:
         number = next(self.numbers)
         user = f"user{number}@example.com"
         body = {"schemas": [USER_SCHEMA], "userName": user, "externalId": f"ext-{number}", "active": True,
                 "name": {"givenName": "Given", "familyName": "Family"}, "displayName": "Given Family",
                 "emails": [{"primary": True, "type": "work", "value": user}]}
-        self.call(app, "POST", f"{BASE}/Users", body=json.dumps(body).encode(), expect="201")
+        return self.call(app, "POST", f"{BASE}/Users", body=json.dumps(body).encode(), expect="201")
 
     def users(self, how_many: int) -> list[str]:
         """Ids of ``how_many`` new users of the gateway's tenant, created by POST."""
-        ids = []
-        for _ in range(how_many):
-            number = next(self.numbers)
-            body = json.dumps({"schemas": [USER_SCHEMA], "userName": f"user{number}@example.com"}).encode()
-            chunks = self.gateway.wsgi_app(_environ("POST", f"{BASE}/Users", "", body, self.token), lambda *a: None)
-            ids.append(json.loads(b"".join(chunks))["id"])
-            chunks.close()
-        return ids
+        return [json.loads(self.create(self.gateway))["id"] for _ in range(how_many)]
 
     def patch(self, app, user_id: str, operation: dict) -> None:
         body = json.dumps({"schemas": [PATCH_SCHEMA], "Operations": [operation]}).encode()

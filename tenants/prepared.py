@@ -124,12 +124,37 @@ class Prepared:
         return database.execute_sql(sql, params)
 
 
-class PreparedInsert:
-    """One-row INSERTs into ``model``, their SQL built once per dialect and set of columns.
+class _PerColumns:
+    """One-row statements on ``model`` whose SQL is built once per dialect and set of
+    columns; each column's value is converted by its field's ``db_value`` here, as peewee
+    would before sending it, and reaches the driver as it is. A one-row statement's plan
+    never depends on its values, so they are ``server_side``."""
 
-    The row's values are converted by each field's ``db_value`` here, as peewee would
-    before sending them, and reach the driver as they are; so a JSON field or a timestamp
-    can be inserted, which a :class:`Prepared` argument cannot be.
+    def __init__(self, model: type[Model]):
+        self.model = model
+        self._by_columns: dict[tuple[str, ...], tuple[list, Prepared]] = {}
+
+    def _statement(self, assignments: dict, args: tuple) -> BaseQuery:
+        """The query for ``assignments`` ({field: bound value}); ``args`` are every argument."""
+        raise NotImplementedError
+
+    def _execute(self, names: tuple[str, ...], values: dict[str, Any], *extra):
+        """Run the statement of columns ``names`` with ``values`` (the model's values by
+        field name) and ``extra`` arguments after them; the driver's cursor."""
+        prepared = self._by_columns.get(names)
+        if prepared is None:
+            fields = [self.model._meta.fields[name] for name in names]
+            # Value(..., converter=False): the argument is bound as given, not through db_value again.
+            statement = Prepared(lambda *args: self._statement(
+                {field: Value(arg, converter=False) for field, arg in zip(fields, args)}, args), server_side=True)
+            prepared = self._by_columns[names] = (fields, statement)
+        fields, statement = prepared
+        return statement.execute(*[field.db_value(values[field.name]) for field in fields], *extra)
+
+
+class PreparedInsert(_PerColumns):
+    """One-row INSERTs into ``model`` (see :class:`_PerColumns`); so a JSON field or a
+    timestamp can be inserted, which a :class:`Prepared` argument cannot be.
 
     ``unless_taken``: the fields of a UNIQUE index; a row whose values there are taken is
     not inserted (``ON CONFLICT (...) DO NOTHING``) and :meth:`execute` returns False,
@@ -138,21 +163,11 @@ class PreparedInsert:
     """
 
     def __init__(self, model: type[Model], unless_taken: tuple = ()):
-        self.model = model
-        self.unless_taken = unless_taken  # a one-row INSERT's plan never depends on its values: server_side
-        self._by_columns: dict[tuple[str, ...], tuple[list, Prepared]] = {}
+        super().__init__(model)
+        self.unless_taken = unless_taken
 
-    def _prepared(self, names: tuple[str, ...]) -> tuple[list, Prepared]:
-        prepared = self._by_columns.get(names)
-        if prepared is None:
-            fields = [self.model._meta.fields[name] for name in names]
-            # Value(..., converter=False): the argument is bound as given, not through db_value again.
-            insert = Prepared(lambda *args: self._unless_taken(self.model.insert(
-                {field: Value(arg, converter=False) for field, arg in zip(fields, args)})), server_side=True)
-            prepared = self._by_columns[names] = (fields, insert)
-        return prepared
-
-    def _unless_taken(self, insert):
+    def _statement(self, assignments: dict, args: tuple) -> BaseQuery:
+        insert = self.model.insert(assignments)
         if not self.unless_taken:
             return insert
         return insert.on_conflict(conflict_target=self.unless_taken, action="NOTHING")
@@ -162,8 +177,7 @@ class PreparedInsert:
 
         Returns whether the row was inserted (False: its ``unless_taken`` values are taken).
         """
-        fields, insert = self._prepared(tuple(values))
-        return insert.execute(*[field.db_value(values[field.name]) for field in fields]).rowcount == 1
+        return self._execute(tuple(values), values).rowcount == 1
 
     def save(self, row: Model) -> bool:
         """INSERT a new ``row`` (every value it holds, defaults included) and mark it saved,
@@ -177,40 +191,23 @@ class PreparedInsert:
         return inserted
 
 
-class PreparedUpdate:
-    """UPDATEs of one row of ``model`` by primary key, their SQL built once per set of columns.
+class PreparedUpdate(_PerColumns):
+    """UPDATEs of one row of ``model`` by primary key (see :class:`_PerColumns`).
 
     What ``row.save(only=row.dirty_fields)`` does, without peewee building the statement
-    again on every write (a sixth of a PATCH's CPU): values converted by each field's
-    ``db_value``, the key left out of the columns set, the row marked saved after.
+    again on every write (a sixth of a PATCH's CPU): the key left out of the columns set,
+    the row marked saved after.
     """
 
-    def __init__(self, model: type[Model]):
-        self.model = model  # a one-row UPDATE by key: its plan never depends on its values, so server_side
-        self._by_columns: dict[tuple[str, ...], tuple[list, Prepared]] = {}
-
-    def _prepared(self, names: tuple[str, ...]) -> tuple[list, Prepared]:
-        prepared = self._by_columns.get(names)
-        if prepared is None:
-            fields = [self.model._meta.fields[name] for name in names]
-            key = self.model._meta.primary_key
-            update = Prepared(lambda *args: self.model.update(
-                {field: Value(arg, converter=False) for field, arg in zip(fields, args)}).where(key == args[-1]),
-                server_side=True)
-            prepared = self._by_columns[names] = (fields, update)
-        return prepared
+    def _statement(self, assignments: dict, args: tuple) -> BaseQuery:
+        return self.model.update(assignments).where(self.model._meta.primary_key == args[-1])
 
     def save(self, row: Model) -> int:
         """UPDATE the columns of ``row`` set since it was read; returns the rows updated
         (0 when nothing was set: no statement is sent)."""
         key = self.model._meta.primary_key.name
         names = tuple(sorted(field.name for field in row.dirty_fields if field.name != key))
-        if names:
-            fields, update = self._prepared(names)
-            updated = update.execute(*[field.db_value(row.__data__[field.name]) for field in fields],
-                                     row.get_id()).rowcount
-        else:
-            updated = 0
+        updated = self._execute(names, row.__data__, row.get_id()).rowcount if names else 0
         row._dirty.clear()  # peewee's own record of unsaved fields (Model.save clears it too)
         return updated
 

@@ -27,7 +27,7 @@ from flask import current_app
 from tenants.keys import UnsafeName, check_free_form, check_identifier
 
 from ..errors import InvalidValueError, PayloadTooLargeError
-from .schema import Attribute, ResourceSchema, Schema, find
+from .schema import Attribute, ResourceSchema, Schema
 
 PROFILES = {"identifier": check_identifier, "free-form": check_free_form}
 IGNORED_ON_WRITE = frozenset({"schemas", "id", "meta"})
@@ -53,7 +53,7 @@ def coerce(attribute: Attribute, value: Any, *, label: str | None = None) -> Any
     if attribute.is_complex:
         if not isinstance(value, dict):
             raise InvalidValueError(f"Attribute '{label}' must be a JSON object.")
-        return _complex(attribute.sub_attributes, value, label)
+        return _complex(attribute, value, label)
     if attribute.type == "boolean":
         return _boolean(value, label)
     if attribute.type in ("string", "reference", "dateTime", "binary"):
@@ -119,10 +119,10 @@ def _boolean(value: Any, label: str) -> bool:
     raise InvalidValueError(f"Attribute '{label}' must be a boolean (true or false), got {value!r}.")
 
 
-def _complex(sub_attributes: tuple[Attribute, ...], value: dict, label: str) -> dict:
+def _complex(attribute: Attribute, value: dict, label: str) -> dict:
     result = {}
     for key, item in value.items():
-        sub = find(sub_attributes, key) if isinstance(key, str) else None
+        sub = attribute.child(key) if isinstance(key, str) else None
         if sub is not None:
             coerced = coerce(sub, item, label=f"{label}.{sub.name}")
             if coerced is not None:

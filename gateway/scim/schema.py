@@ -3,7 +3,7 @@
 An :class:`Attribute` carries the characteristics discovery advertises and that the
 request parser, the PATCH engine and the filter compiler obey: type, multi-valuedness,
 case-exactness, mutability. Attribute names are matched case-insensitively everywhere
-(RFC 7643 §2.1), so lookups go through :meth:`Attribute.child` and :func:`find`.
+(RFC 7643 §2.1), so lookups go through :meth:`Schema.attribute` and :meth:`Attribute.child`.
 
 Definitions are frozen and looked up on every attribute of every request, so what a
 lookup derives from one (lower-cased names, the attributes by name) is worked out once
@@ -106,17 +106,8 @@ class Attribute:
         return body
 
 
-def find(attributes: tuple[Attribute, ...], name: str) -> Attribute | None:
-    """The attribute called ``name`` in ``attributes``, matched case-insensitively."""
-    wanted = name.lower()
-    for attribute in attributes:
-        if attribute.key == wanted:
-            return attribute
-    return None
-
-
 def _by_key(attributes: tuple[Attribute, ...]) -> dict[str, Attribute]:
-    """``attributes`` by lower-cased name; of two with one name, the first (as :func:`find`)."""
+    """``attributes`` by lower-cased name; of two with one name, the first."""
     found: dict[str, Attribute] = {}
     for attribute in attributes:
         found.setdefault(attribute.key, attribute)
