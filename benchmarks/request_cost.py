@@ -165,7 +165,10 @@ def cpu_microseconds(cases: list[str], requests: int, rounds: int) -> dict[str, 
 def _instructions(case: str, requests: int, uses: int) -> int:
     command = ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", sys.executable,
                __file__, "--run", case, "--requests", str(requests), "--uses", str(uses)]
-    output = subprocess.run(command, capture_output=True, text=True, check=True).stderr
+    # One hash seed for every run: str hashes decide dict and set layouts, and so how many
+    # instructions the same requests take (runs with random seeds differ by a few percent).
+    env = {**os.environ, "PYTHONHASHSEED": "0"}
+    output = subprocess.run(command, capture_output=True, text=True, check=True, env=env).stderr
     return int(re.search(r"Collected\s*:\s*(\d+)", output).group(1))
 
 

@@ -107,10 +107,10 @@ def configure(log_format: str) -> None:
 def request_fields(status: int) -> dict:
     """The access-log fields of the request being answered with ``status``."""
     state, req = g._get_current_object(), request._get_current_object()  # each proxy read costs
-    started = getattr(state, "access_started", None)
-    tenant = getattr(state, "tenant", None)
-    key = getattr(state, "admin_key", None)
-    prefix = getattr(state, "token_prefix", None)
+    started = state.get("access_started")  # get(): a missing attribute of g raises twice
+    tenant = state.get("tenant")
+    key = state.get("admin_key")
+    prefix = state.get("token_prefix")
     actor = None
     if prefix:
         actor = token_actor(prefix)

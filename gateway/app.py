@@ -33,12 +33,13 @@ def _init_database(app: Flask) -> None:
     @app.before_request
     def _connect():
         if not (request.endpoint or "").startswith("ops."):
-            tenant_db.database.connect(reuse_if_open=True)
+            tenant_db.database.obj.connect(reuse_if_open=True)
 
     @app.teardown_request
     def _close(_exc):
-        if not tenant_db.database.is_closed():
-            tenant_db.database.close()
+        bound = tenant_db.database.obj  # not through the proxy: each of its reads raises and catches
+        if not bound.is_closed():
+            bound.close()
 
 
 def _init_request_stats(app: Flask) -> None:

@@ -3,14 +3,15 @@
 Flask asks :meth:`Flask.ensure_sync` about every ``before_request``, ``after_request``,
 ``teardown_request`` and URL value preprocessor it calls, and flask-smorest about every
 view layer: 17 times for one SCIM request, each an ``inspect.iscoroutinefunction`` call.
-The answer for a function never changes, so :class:`GatewayFlask` keeps it.
+The answer for a function never changes, so :class:`GatewayFlask` keeps it; a
+``MethodView``'s bound methods, new on every request, get the answer of their function.
 Flask's documentation names ``ensure_sync`` as the method to override for this.
 :class:`GatewayRequest` reads the query string's names case-insensitively once a request.
 """
 
 from __future__ import annotations
 
-from types import FunctionType
+from types import FunctionType, MethodType
 from typing import Any, Callable
 
 from flask import Flask, Request
@@ -46,10 +47,20 @@ class GatewayFlask(Flask):
 
     def ensure_sync(self, func: Callable[..., Any]) -> Callable[..., Any]:
         """Flask's answer (``func`` itself, or ``async def`` wrapped to run synchronously),
-        remembered per plain function. Bound methods (a ``MethodView``'s, new on every
-        request) are asked about each time, as Flask does."""
-        if type(func) is not FunctionType:
+        remembered per plain function. A bound method (a ``MethodView``'s, new on every
+        request) of a synchronous function is returned as it is; other callables are asked
+        about each time, as Flask does."""
+        kind = type(func)
+        if kind is MethodType and type(func.__func__) is FunctionType:
+            if self._remembered(func.__func__) is func.__func__:
+                return func
             return super().ensure_sync(func)
+        if kind is not FunctionType:
+            return super().ensure_sync(func)
+        return self._remembered(func)
+
+    def _remembered(self, func: FunctionType) -> Callable[..., Any]:
+        """Flask's answer for the plain function ``func``, from the cache when known."""
         known = self._sync_functions.get(func)
         if known is None:
             if len(self._sync_functions) >= CACHE_LIMIT:

@@ -41,7 +41,7 @@ def current() -> str | None:
     if not has_request_context():
         return None
     state = g._get_current_object()  # one proxy lookup: this runs several times a request
-    known = getattr(state, "request_id", None)
+    known = state.get("request_id")
     if known is None:
         known = state.request_id = accept(request.headers.get(HEADER))
     return known

@@ -72,6 +72,10 @@ def _kind(arg: Any) -> tuple:
     return ("value", _is_integer(arg))
 
 
+#: :func:`_kind` of the usual scalar arguments, by exact type, without a call per argument.
+_SCALAR_KINDS = {str: ("value", False), int: ("value", True), bool: ("value", False), type(None): ("value", False)}
+
+
 class Prepared:
     """A query with ``build(*arguments)`` as its shape, rendered once per dialect.
 
@@ -90,7 +94,7 @@ class Prepared:
         self._cache: dict[tuple, tuple[BaseQuery, str, list]] = {}
 
     def _template(self, args: tuple) -> tuple[BaseQuery, str, list]:
-        kinds = tuple(_kind(arg) for arg in args)
+        kinds = tuple([_SCALAR_KINDS.get(type(arg)) or _kind(arg) for arg in args])
         key = (type(database.obj), kinds)
         template = self._cache.get(key)
         if template is None:
@@ -121,7 +125,7 @@ class Prepared:
         params = [_bind(args, value) if kind == "arg" else value for kind, value in slots]
         if self.server_side and getattr(database.obj, "server_prepare", False):
             return SERVER_STATEMENTS.execute(database.obj, sql, params)
-        return database.execute_sql(sql, params)
+        return database.obj.execute_sql(sql, params)
 
 
 class _PerColumns:

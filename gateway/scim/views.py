@@ -54,7 +54,7 @@ def _authenticate():
     ratelimit.check(hooks, tenant.slug)
     state.scim = operations.RequestContext(tenant=tenant, hooks=hooks, base_url=state.scim_base,
                                            actor=state.token_prefix, if_match=request.if_match or None,
-                                           request_id=getattr(state, "request_id", None) or "")
+                                           request_id=state.get("request_id") or "")
 
 
 def _document_errors(*codes: int):
