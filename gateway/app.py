@@ -32,7 +32,7 @@ def _init_database(app: Flask) -> None:
 
     @app.before_request
     def _connect():
-        if not (request.endpoint or "").startswith("ops."):
+        if not (request.endpoint or "").startswith("ops."):  # one proxy read
             tenant_db.database.obj.connect(reuse_if_open=True)
 
     @app.teardown_request
@@ -55,10 +55,11 @@ def _init_request_stats(app: Flask) -> None:
     @app.after_request
     def _count_scim_request(response):
         tenant = g.get("tenant")
-        if tenant is not None and is_scim_path(request.path):
+        req = request._get_current_object()  # one proxy lookup for both reads
+        if tenant is not None and is_scim_path(req.path):
             stats.count(tenant.id, response.status_code >= 400, defer=True)
             response.call_on_close(stats.flush_if_due)
-            if request.method != "GET":  # PostgreSQL: ANALYZE the tables this process grew (tenants.statistics)
+            if req.method != "GET":  # PostgreSQL: ANALYZE the tables this process grew (tenants.statistics)
                 response.call_on_close(statistics.analyse_if_grown)
         return response
 

@@ -10,18 +10,19 @@ from __future__ import annotations
 
 import functools
 
-from flask import current_app, g, request
+from flask import g, request
 from werkzeug.sansio.utils import get_current_url
 
 from tenants.services import authenticate
 
 from .auth_throttle import refuse_if_blocked
 from .errors import ProvisioningDisabledError, UnauthorizedError
+from .flask_app import app_config
 
 
 def bearer_token() -> str | None:
     """The token of an ``Authorization: Bearer <token>`` header, else ``None``."""
-    header = request.headers.get("Authorization", "")
+    header = request.headers.get("Authorization", "")  # one proxy read
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         return None
@@ -31,7 +32,11 @@ def bearer_token() -> str | None:
 def public_base() -> str:
     """``scheme://host[/prefix]`` for absolute URLs: ``PUBLIC_URL`` if configured, else the
     request's (with the script root a trusted proxy's ``X-Forwarded-Prefix`` sets)."""
-    return current_app.config["PUBLIC_URL"] or _root_url(request.scheme, request.host, request.root_path)
+    configured = app_config()["PUBLIC_URL"]
+    if configured:
+        return configured
+    req = request._get_current_object()  # every read through the proxy costs a failed lookup
+    return _root_url(req.scheme, req.host, req.root_path)
 
 
 @functools.lru_cache(maxsize=64)
@@ -53,13 +58,14 @@ def authenticate_scim_request() -> None:
         refuse_if_blocked()
         raise UnauthorizedError("Missing bearer token: send 'Authorization: Bearer <Secret token>'.")
     token = authenticate(secret)
-    slug = g.get("tenant_slug")
+    state = g._get_current_object()  # read and set below without a proxy lookup each time
+    slug = state.get("tenant_slug")
     if token is None or (slug is not None and token.tenant.slug != slug):
         refuse_if_blocked()
         raise UnauthorizedError("The bearer token is not valid for this Tenant URL.")
     tenant = token.tenant
     if not tenant.enabled:
         raise ProvisioningDisabledError()
-    g.tenant = tenant
-    g.token_prefix = token.prefix
-    g.scim_base = tenant_scim_url(tenant.slug) if slug is not None else f"{public_base()}/scim/v2"
+    state.tenant = tenant
+    state.token_prefix = token.prefix
+    state.scim_base = tenant_scim_url(tenant.slug) if slug is not None else f"{public_base()}/scim/v2"

@@ -87,8 +87,10 @@ def _count_failure(response):
     retry_after = g.get("auth_retry_after")
     if retry_after is not None:
         response.headers["Retry-After"] = str(retry_after)
+    if response.status_code != 401:
+        return response
     item = _limit()
-    if item is not None and response.status_code == 401 and checks_credentials():
+    if item is not None and checks_credentials():
         try:
             ratelimit.limiter().hit(item, NAMESPACE, request.remote_addr or "-")
         except Exception:

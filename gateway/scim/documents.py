@@ -22,11 +22,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import current_app
 
 from tenants.keys import UnsafeName, check_free_form, check_identifier
 
 from ..errors import InvalidValueError, PayloadTooLargeError
+from ..flask_app import app_config
 from .schema import Attribute, ResourceSchema, Schema
 
 PROFILES = {"identifier": check_identifier, "free-form": check_free_form}
@@ -67,14 +67,14 @@ def coerce(attribute: Attribute, value: Any, *, label: str | None = None) -> Any
 
 def check_value_count(label: str, count: int) -> None:
     """400 ``invalidValue`` when a multi-valued attribute holds more than ``MAX_VALUES_PER_ATTRIBUTE``."""
-    limit = current_app.config["MAX_VALUES_PER_ATTRIBUTE"]
+    limit = app_config()["MAX_VALUES_PER_ATTRIBUTE"]
     if count > limit:
         raise InvalidValueError(f"Attribute '{label}' has {count} values; the limit is {limit}.")
 
 
 def check_member_count(count: int) -> None:
     """413 when one request names more than ``MAX_MEMBERS_PER_REQUEST`` members."""
-    limit = current_app.config["MAX_MEMBERS_PER_REQUEST"]
+    limit = app_config()["MAX_MEMBERS_PER_REQUEST"]
     if count > limit:
         raise PayloadTooLargeError(
             f"The request names {count} members; at most {limit} are accepted in one request "
@@ -84,7 +84,7 @@ def check_member_count(count: int) -> None:
 
 def text(value: str, label: str, max_length: int | None = None) -> str:
     """``value`` if it can be stored as text: no NUL, no lone surrogate, not too long."""
-    limit = current_app.config["MAX_STRING_LENGTH"]
+    limit = app_config()["MAX_STRING_LENGTH"]
     if max_length is not None:
         limit = min(limit, max_length)
     if len(value) > limit:

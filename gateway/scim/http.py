@@ -16,9 +16,10 @@ import json
 from collections import Counter
 from typing import Any
 
-from flask import Response, current_app, request
+from flask import Response, request
 
 from ..errors import InvalidSyntaxError, InvalidValueError, PayloadTooLargeError, UnsupportedMediaTypeError
+from ..flask_app import app_config
 
 SCIM_MEDIA_TYPE = "application/scim+json"
 ACCEPTED_MEDIA_TYPES = frozenset({SCIM_MEDIA_TYPE, "application/json"})
@@ -64,7 +65,7 @@ def _object(pairs: list[tuple[str, Any]]) -> dict:
 
 def parse_json(raw: str) -> Any:
     """``raw`` parsed as strict JSON (see the module docstring), or :class:`InvalidSyntaxError`."""
-    limit = current_app.config["MAX_JSON_DEPTH"]
+    limit = app_config()["MAX_JSON_DEPTH"]
     try:
         body = json.loads(raw, parse_constant=_refuse_constant, object_pairs_hook=_object)
     except RecursionError:
@@ -78,19 +79,20 @@ def parse_json(raw: str) -> Any:
 
 def json_body() -> Any:
     """The request's JSON body, after checking its media type, syntax and nesting depth."""
-    mimetype = (request.mimetype or "").lower()
+    req = request._get_current_object()  # one proxy read for the six below
+    mimetype = (req.mimetype or "").lower()
     if mimetype not in ACCEPTED_MEDIA_TYPES:
         raise UnsupportedMediaTypeError(
-            f"Content-Type {request.content_type or '(none)'!r} is not accepted: "
+            f"Content-Type {req.content_type or '(none)'!r} is not accepted: "
             "send application/scim+json or application/json."
         )
-    raw = request.get_data(cache=True)
-    limit = request.max_content_length
-    if request.content_length is None and limit is not None and len(raw) >= limit:
+    raw = req.get_data(cache=True)
+    limit = req.max_content_length
+    if req.content_length is None and limit is not None and len(raw) >= limit:
         # A chunked body is cut at the limit by werkzeug; reaching it means it was larger.
         raise PayloadTooLargeError(f"The request body is larger than {limit} bytes.")
     try:
-        decoded = raw.decode(request.mimetype_params.get("charset", "utf-8"))
+        decoded = raw.decode(req.mimetype_params.get("charset", "utf-8"))
     except (UnicodeDecodeError, LookupError):
         raise InvalidSyntaxError("The request body is not valid UTF-8 JSON.") from None
     return parse_json(decoded)
@@ -104,17 +106,19 @@ def json_object_body() -> dict:
     return body
 
 
-def int_arg(name: str, default: int | None = None) -> int | None:
-    """An integer query parameter (case-insensitive name), or ``default`` if absent."""
-    raw = query_arg(name)
+def query_args() -> dict[str, str]:
+    """The request's query parameters by lower-cased name: SCIM's are case-insensitive
+    (RFC 7644 §3.4.2), so look them up as ``query_args().get("startindex")``."""
+    return request.args_by_lower_name
+
+
+def int_arg(args: dict[str, str], name: str) -> int | None:
+    """The integer query parameter ``name`` of ``args`` (:func:`query_args`), ``None`` if absent."""
+    raw = args.get(name.lower())
     if raw is None or raw == "":
-        return default
+        return None
     try:
         return int(raw)
     except ValueError:
         raise InvalidValueError(f"Query parameter '{name}' must be an integer, got {raw!r}.") from None
 
-
-def query_arg(name: str) -> str | None:
-    """A query parameter by name, matched case-insensitively (RFC 7644 attribute names are)."""
-    return request.args_by_lower_name.get(name.lower())

@@ -13,7 +13,6 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 
-from flask import current_app
 from peewee import fn
 from werkzeug.datastructures import ETags
 
@@ -25,6 +24,7 @@ from tenants.models import Tenant, User
 from tenants.repositories import Duplicate, GroupRepository, UnknownMembers, UserRepository
 
 from ..errors import InvalidPathError, InvalidValueError, NotFoundError, PreconditionFailedError, UniquenessError
+from ..flask_app import app_config
 from ..plugin_manager import TenantHooks
 from ..policy import (
     GROUP_DELETED,
@@ -444,7 +444,7 @@ def patch_resource(ctx: RequestContext, kind: ResourceKind, resource_id: str, bo
     row, before, after, action, removed = _storage_errors(write)
     _notify(ctx, action, kind, row.id, attributes=_changed_keys(before, after), members_removed=removed[:100])
     if (kind.has_members and projection.is_default
-            and repository.has_more_members_than(row, current_app.config["PATCH_RESPONSE_MAX_MEMBERS"])):
+            and repository.has_more_members_than(row, app_config()["PATCH_RESPONSE_MAX_MEMBERS"])):
         return row, None
     return _after_write(ctx, kind, repository, row, action, projection)
 
@@ -479,7 +479,7 @@ def delete_resource(ctx: RequestContext, kind: ResourceKind, resource_id: str) -
 
 def page_size(requested: int | None) -> int:
     """The ``count`` to use: the default when absent, clamped to ``[0, MAX_PAGE_SIZE]``."""
-    config = current_app.config
+    config = app_config()
     if requested is None:
         return config["DEFAULT_PAGE_SIZE"]
     return max(0, min(requested, config["MAX_PAGE_SIZE"]))

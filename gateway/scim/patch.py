@@ -18,7 +18,6 @@ import copy
 from dataclasses import dataclass, field
 from typing import Any
 
-from flask import current_app
 
 from ..errors import (
     InvalidPathError,
@@ -28,6 +27,7 @@ from ..errors import (
     NoTargetError,
     PayloadTooLargeError,
 )
+from ..flask_app import app_config
 from . import filters as ast
 from .documents import check_member_count, check_value_count, coerce, container, prune, text
 from .filter_eval import matches, template
@@ -86,7 +86,7 @@ def parse_request(body: Any) -> list[Operation]:
     operations = _case_insensitive(body, "Operations")
     if not isinstance(operations, list) or not operations:
         raise InvalidSyntaxError("A PATCH body needs a non-empty 'Operations' array.")
-    limit = current_app.config["PATCH_MAX_OPERATIONS"]
+    limit = app_config()["PATCH_MAX_OPERATIONS"]
     if len(operations) > limit:
         raise PayloadTooLargeError(
             f"The PATCH carries {len(operations)} operations; at most {limit} are accepted in one request "

@@ -15,7 +15,7 @@ from .. import ratelimit
 from ..auth import authenticate_scim_request
 from ..errors import InvalidFilterError, InvalidValueError, NotFoundError, NotImplementedScimError
 from . import api_schemas, discovery, filters, operations
-from .http import int_arg, json_body, json_object_body, query_arg, scim_response
+from .http import int_arg, json_body, json_object_body, query_args, scim_response
 from .projection import Projection
 from .resources import GROUPS, USERS, ResourceKind, kind_named
 
@@ -79,7 +79,8 @@ def _document_errors(*codes: int):
 
 def _projection(kind: ResourceKind) -> Projection:
     """The ``attributes``/``excludedAttributes`` query parameters, for one resource."""
-    return operations.projection_for(g.scim, kind, query_arg("attributes"), query_arg("excludedAttributes"))
+    args = query_args()
+    return operations.projection_for(g.scim, kind, args.get("attributes"), args.get("excludedattributes"))
 
 
 def _created(kind: ResourceKind, resource: dict):
@@ -99,10 +100,11 @@ def _not_modified(row) -> bool:
 
 def _list_query() -> operations.ListQuery:
     """The ListQuery of a GET on a resource collection (query parameters)."""
+    args = query_args()
     return _make_query(
-        query_arg("filter"), int_arg("startIndex"), int_arg("count"),
-        query_arg("attributes"), query_arg("excludedAttributes"),
-        query_arg("sortBy"), query_arg("sortOrder"),
+        args.get("filter"), int_arg(args, "startIndex"), int_arg(args, "count"),
+        args.get("attributes"), args.get("excludedattributes"),
+        args.get("sortby"), args.get("sortorder"),
     )
 
 
