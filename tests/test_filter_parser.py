@@ -9,6 +9,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from gateway.errors import InvalidFilterError, InvalidPathError
+from gateway.scim import filters
 from gateway.scim.filters import (
     COMPARE_OPERATORS,
     MAX_FILTER_LENGTH,
@@ -784,3 +785,54 @@ def test_patch_value_paths_round_trip(path, inner, sub):
 @given(near_valid_patch_paths())
 def test_near_valid_patch_paths_only_ever_raise_invalid_path(text):
     _check_path(text)
+
+
+def _outcome(parse, text):
+    """What ``parse(text)`` gives: ``("tree", ...)`` or ``("error", detail)``."""
+    try:
+        return "tree", parse(text)
+    except InvalidFilterError as error:
+        return "error", str(error)
+
+
+def _full_parse(text):
+    return filters._Parser(filters._check_text(text, InvalidFilterError, "filter"), InvalidFilterError,
+                           "filter").filter()
+
+
+_BLANKS = st.text(alphabet=" \t\r\n", max_size=2)
+_WORDS = st.from_regex(r"[A-Za-z][A-Za-z0-9_-]{0,6}", fullmatch=True) | st.sampled_from(
+    ["not", "and", "or", "pr", "eq", "userName", "$ref", "1a", "a.b", ""])
+_OPERATORS = st.sampled_from([*COMPARE_OPERATORS, "EQ", "Sw", "pr", "xx", "e"])
+_STRINGS = st.text(max_size=8) | st.sampled_from(["", "a@b.com", '\\"', "\\u0041", "\ud800", "\x01", "\\"])
+
+
+@settings(max_examples=400, suppress_health_check=[HealthCheck.too_slow])
+@given(lead=_BLANKS, attr=_WORDS, sub_attr=st.none() | _WORDS, gap=st.text(alphabet=" \t\r\n", min_size=0, max_size=2),
+       op=_OPERATORS, gap2=st.text(alphabet=" \t\r\n", min_size=0, max_size=2), value=_STRINGS,
+       quote=st.sampled_from(['"', "'", ""]), trail=_BLANKS)
+def test_the_lookup_shortcut_reads_every_filter_as_the_parser_does(lead, attr, sub_attr, gap, op, gap2, value,
+                                                                   quote, trail):
+    """``attr op "value"`` is read by one pattern (filters._simple_compare), not the parser:
+    on every near miss too, the tree or the error must be the parser's."""
+    path = attr if sub_attr is None else f"{attr}.{sub_attr}"
+    text = f"{lead}{path}{gap}{op}{gap2}{quote}{value}{quote}{trail}"
+    assert _outcome(parse_filter, text) == _outcome(_full_parse, text)
+
+
+@pytest.mark.parametrize("text, expected", [
+    ('userName eq "bjensen@example.com"', Compare(p("userName"), "eq", "bjensen@example.com")),
+    ('displayName EQ "Sales Team"', Compare(p("displayName"), "eq", "Sales Team")),
+    ('\tname.familyName sw "Jen" ', Compare(p("name", "familyName"), "sw", "Jen")),
+])
+def test_entra_lookups_take_the_shortcut(text, expected):
+    assert filters._simple_compare(text) == expected
+    assert parse_filter(text) == expected
+
+
+@pytest.mark.parametrize("text", [
+    'userName eq "a\\"b"', 'userName pr', 'a eq 1', 'urn:ietf:params:scim:schemas:core:2.0:User:userName eq "x"',
+    'emails[type eq "work"]', 'userName eq "x" and active eq true', 'userName xx "x"', 'a eq "\ud800"',
+])
+def test_anything_else_goes_to_the_parser(text):
+    assert filters._simple_compare(text) is None

@@ -252,6 +252,15 @@ _ATTR_RE = re.compile(rf"({_NAME})(?:\.({_NAME}))?\Z")
 # which are filter syntax).
 _URI_RE = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*:[A-Za-z0-9\-._~:/?#@!$&'*+,;=%]+\Z")
 _NUMBER_RE = re.compile(r"-?(?:0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?\Z")
+#: One comparison of a plain attribute with a string free of escapes and control
+#: characters, ``userName eq "bjensen@example.com"``: how an identity provider looks a
+#: user or group up before creating it. :func:`parse_filter` reads these with this one
+#: pattern, to the tree the parser would build, instead of tokenizing (a third of a
+#: lookup's parsing time).
+_SIMPLE_COMPARE_RE = re.compile(
+    r'[ \t\r\n]*([A-Za-z][A-Za-z0-9_-]*)(?:\.([A-Za-z][A-Za-z0-9_-]*))?[ \t\r\n]+([A-Za-z]{2})'
+    r'[ \t\r\n]+"([^"\\\x00-\x1f]*)"[ \t\r\n]*\Z'
+)
 
 
 @dataclass(frozen=True)
@@ -628,7 +637,30 @@ def parse_filter(text: str) -> Filter:
     module's size limits); its detail says what is wrong and at which 0-based position.
     """
     text = _check_text(text, InvalidFilterError, "filter")
-    return _Parser(text, InvalidFilterError, "filter").filter()
+    simple = _simple_compare(text)
+    return simple if simple is not None else _Parser(text, InvalidFilterError, "filter").filter()
+
+
+def _simple_compare(text: str) -> Compare | None:
+    """The :class:`Compare` of a filter :data:`_SIMPLE_COMPARE_RE` matches, else ``None``
+    (the parser then reads it, and reports what is wrong with it)."""
+    match = _SIMPLE_COMPARE_RE.match(text)
+    if match is None:
+        return None
+    attr, sub_attr, op, value = match.groups()
+    op = op.lower()
+    if op not in COMPARE_OPERATORS or not _is_unicode(value):
+        return None
+    return Compare(AttrPath(None, attr, sub_attr), op, value)
+
+
+def _is_unicode(text: str) -> bool:
+    """False if ``text`` holds an unpaired surrogate (not valid Unicode, not storable)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def parse_patch_path(text: str) -> PatchPath:
