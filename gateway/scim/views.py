@@ -9,17 +9,17 @@ from __future__ import annotations
 
 from flask import current_app, g, request
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
 from .. import ratelimit
 from ..auth import authenticate_scim_request
 from ..errors import InvalidFilterError, InvalidValueError, NotFoundError, NotImplementedScimError
 from . import api_schemas, discovery, filters, operations
+from .blueprint import ScimBlueprint
 from .http import int_arg, json_body, json_object_body, query_args, scim_response
 from .projection import Projection
 from .resources import GROUPS, USERS, ResourceKind, kind_named
 
-blp = Blueprint(
+blp = ScimBlueprint(
     "scim",
     __name__,
     description="SCIM 2.0 service provider (RFC 7643, RFC 7644) for one tenant.",
@@ -58,20 +58,12 @@ def _authenticate():
 
 
 def _document_errors(*codes: int):
-    """Document the SCIM error responses ``codes`` of a view in OpenAPI.
-
-    Each ``alt_response`` wraps the view in a function that only calls it; the view keeps
-    the documentation they gathered (``_apidoc``, what flask-smorest reads) without the
-    layers, which were run on every request.
-    """
+    """Document the SCIM error responses ``codes`` of a view in OpenAPI."""
 
     def decorate(function):
-        documented = function
         for code in codes:
-            documented = blp.alt_response(code, schema=api_schemas.ScimErrorBody,
-                                          content_type="application/scim+json",
-                                          description=ERRORS[code])(documented)
-        function._apidoc = documented._apidoc
+            function = blp.alt_response(code, schema=api_schemas.ScimErrorBody,
+                                        content_type="application/scim+json", description=ERRORS[code])(function)
         return function
 
     return decorate
