@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import hmac
 import re
+import time
 from dataclasses import dataclass
 
 from peewee import IntegrityError
@@ -110,7 +111,9 @@ def issue_token(slug: str, grace_seconds: int | None = None) -> IssuedToken:
                 )
                 .execute()
             )
-        return _issue_token(tenant)
+        issued = _issue_token(tenant)
+    forget_tokens()
+    return issued
 
 
 def set_enabled(slug: str, enabled: bool) -> Tenant:
@@ -123,7 +126,8 @@ def update_tenant(slug: str, *, name: str | None = None, enabled: bool | None = 
     """Change a tenant's name, Enabled toggle and/or settings (already validated).
 
     Bumps ``updated``, which is the settings version every worker keys its per-tenant
-    plugin set on, so a change takes effect on the next request everywhere.
+    plugin set on, so a change takes effect in this process on the next request, and in
+    every other within :data:`TRUST_SECONDS` (when it reads the tenant again).
     """
     tenant = get_tenant(slug)
     if name is not None:
@@ -134,6 +138,7 @@ def update_tenant(slug: str, *, name: str | None = None, enabled: bool | None = 
         tenant.settings = settings
     tenant.updated = max(utcnow(), tenant.updated + dt.timedelta(milliseconds=1))
     tenant.save()
+    forget_tokens()
     return tenant
 
 
@@ -147,6 +152,7 @@ def delete_tenant(slug: str) -> None:
             # first took this delete's tally row, and a create in the same slot deadlocked.
             Tenant.select(Tenant.id).where(Tenant.id == tenant.id).for_update().execute()
         tenant.delete_instance(recursive=True)
+    forget_tokens()
 
 
 def token_is_current(token: TenantToken, now: dt.datetime | None = None) -> bool:
@@ -176,38 +182,55 @@ _TOKEN_BY_DIGEST = Prepared(
 )
 # The row above holds the token's columns, then its tenant's (tenants.records).
 _TOKENS, _TENANTS = RecordReader(TenantToken), RecordReader(Tenant)
-#: digest -> (the row last read for it, the token and tenant made from that row).
-_MADE_FROM: dict[str, tuple[tuple, TenantToken]] = {}
+#: digest -> (the row last read for it, the token and tenant made from that row, when
+#: it was read: time.monotonic()).
+_MADE_FROM: dict[str, tuple[tuple, TenantToken, float]] = {}
 #: The most tokens whose instances are kept; past it the cache starts again.
 MADE_FROM_LIMIT = 4096
+#: How long (seconds) a token's row, once read, answers for it without being read again.
+#: A change made by another process (a revoked token, a disabled tenant, new settings)
+#: reaches this one within this time; one made here through this module, at once.
+TRUST_SECONDS = 0.5
+
+
+def forget_tokens() -> None:
+    """Read every token's row again on its next use (this process has just changed one)."""
+    _MADE_FROM.clear()
 
 
 def authenticate(secret: str) -> TenantToken | None:
     """The current token whose secret is ``secret`` (with its tenant loaded), else ``None``.
 
-    One indexed query on the digest (its SQL built once: this runs on every SCIM
-    request); the final comparison is constant-time. The row is read on every call, so
-    a revoked token or a disabled tenant is refused at once, by every process. When the
-    row is the one read last time for this token, the instances made from it then are
-    returned again instead of new ones (making them was a third of this function's cost):
-    so the token and its tenant are shared by the requests of a process and are only
-    read, never changed or saved.
+    One indexed query on the digest (its SQL built once), at most every
+    :data:`TRUST_SECONDS` per token and process: this runs on every SCIM request, and the
+    query was one of the two statements of a lookup. So a revoked token or a disabled
+    tenant is refused by every process within that time (issue 6 allows one second),
+    and at once by the process that made the change (:func:`forget_tokens`). An unknown
+    secret is looked up every time: a token just issued elsewhere works at once. When a
+    row read again is unchanged, the instances made from it before are returned again
+    instead of new ones: the token and its tenant are shared by the requests of a process
+    and are only read, never changed or saved. Expiry is checked on every call.
     """
     wanted = tokens.digest(secret)
-    row = _TOKEN_BY_DIGEST.execute(wanted).fetchone()
-    if row is None:
-        return None
-    row = tuple(row)  # psycopg2 and sqlite3 rows alike, compared as tuples
     known = _MADE_FROM.get(wanted)
-    if known is not None and known[0] == row:
+    now = time.monotonic()
+    if known is not None and now - known[2] < TRUST_SECONDS:
         token = known[1]
     else:
-        token = _TOKENS.instance(row)
-        token.tenant = _TENANTS.instance(row, start=_TOKENS.width)
-        token._dirty.clear()
-        if len(_MADE_FROM) >= MADE_FROM_LIMIT:
-            _MADE_FROM.clear()
-        _MADE_FROM[wanted] = (row, token)
+        row = _TOKEN_BY_DIGEST.execute(wanted).fetchone()
+        if row is None:
+            _MADE_FROM.pop(wanted, None)
+            return None
+        row = tuple(row)  # psycopg2 and sqlite3 rows alike, compared as tuples
+        if known is not None and known[0] == row:
+            token = known[1]
+        else:
+            token = _TOKENS.instance(row)
+            token.tenant = _TENANTS.instance(row, start=_TOKENS.width)
+            token._dirty.clear()
+            if len(_MADE_FROM) >= MADE_FROM_LIMIT:
+                _MADE_FROM.clear()
+        _MADE_FROM[wanted] = (row, token, now)
     if not hmac.compare_digest(token.digest, wanted) or not token_is_current(token):
         return None
     return token
@@ -289,7 +312,9 @@ def revoke_token(slug: str, prefix: str) -> int:
             (TenantToken.tenant == tenant.id) & (TenantToken.prefix == prefix))
         if not matching.exists():
             raise TokenNotFound(f"Tenant {slug!r} has no token {prefix!r}.")
-        return (TenantToken.update(revoked=utcnow())
-                .where((TenantToken.tenant == tenant.id) & (TenantToken.prefix == prefix)
-                       & TenantToken.revoked.is_null())
-                .execute())
+        revoked = (TenantToken.update(revoked=utcnow())
+                   .where((TenantToken.tenant == tenant.id) & (TenantToken.prefix == prefix)
+                          & TenantToken.revoked.is_null())
+                   .execute())
+    forget_tokens()
+    return revoked

@@ -486,9 +486,9 @@ def test_member_removal_filters_never_reach_another_tenant(two_tenants):
     assert _a_state(two_tenants) == before_a
 
 
-def test_an_unchanged_token_row_gives_the_same_instances_and_any_change_is_read_at_once(app, tenant):
-    """authenticate() reuses what it made from a row only while the row is unchanged: the
-    row is read on every call, so a disable, a rename or a revocation counts at once."""
+def test_an_unchanged_token_row_gives_the_same_instances_and_any_change_here_is_read_at_once(app, tenant):
+    """authenticate() reuses what it made from a row only while the row is unchanged, and
+    a disable, a rename or a revocation made in this process counts at once."""
     with database.connection_context():
         first = services.authenticate(tenant.token)
         assert services.authenticate(tenant.token) is first and first.tenant.enabled is True
@@ -504,3 +504,24 @@ def test_an_unchanged_token_row_gives_the_same_instances_and_any_change_is_read_
 
         assert services.revoke_token(tenant.slug, first.prefix) == 1
         assert services.authenticate(tenant.token) is None
+
+
+def test_a_token_row_changed_elsewhere_is_read_again_once_trusted_long_enough(app, tenant, monkeypatch):
+    """Another process's change (here a bare UPDATE, not through tenants.services) reaches
+    this one when the row has been trusted for TRUST_SECONDS; unknown secrets never stay."""
+    from tenants.models import Tenant
+
+    with database.connection_context():
+        monkeypatch.setattr(services, "TRUST_SECONDS", 3600)
+        first = services.authenticate(tenant.token)
+        Tenant.update(enabled=False).where(Tenant.slug == tenant.slug).execute()  # as another process would
+        assert services.authenticate(tenant.token) is first and first.tenant.enabled is True  # still trusted
+
+        monkeypatch.setattr(services, "TRUST_SECONDS", 0)
+        refreshed = services.authenticate(tenant.token)
+        assert refreshed is not first and refreshed.tenant.enabled is False
+        assert first.tenant.enabled is True  # the instance other requests may hold is not changed
+
+        wrong = tenant.token[:-4] + "abcd"
+        assert services.authenticate(wrong) is None
+        assert token_secrets.digest(wrong) not in services._MADE_FROM  # a miss is not remembered

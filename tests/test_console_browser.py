@@ -23,6 +23,8 @@ from pathlib import Path
 import pytest
 import requests
 
+from tenants import services
+
 from .conftest import start_server, stop_server
 
 pytestmark = pytest.mark.live
@@ -168,9 +170,11 @@ def test_msp_journey_in_a_real_browser(browser, server):
     page.locator("#enabled-toggle").click()
     page.get_by_text("Provisioning disabled for contoso.").wait_for()
     assert page.locator("#enabled-toggle").get_attribute("aria-checked") == "false"
+    time.sleep(services.TRUST_SECONDS)  # the other worker may trust the row it read until then
     assert scim.get(f"{tenant_url}/Users").status_code == 403
     page.locator("#enabled-toggle").click()
     page.get_by_text("Provisioning enabled for contoso.").wait_for()
+    time.sleep(services.TRUST_SECONDS)
     assert scim.get(f"{tenant_url}/Users").status_code == 200
 
     # -- a role, and the Group Mapping list -------------------------------------------------------

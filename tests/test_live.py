@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 import requests
+
+from tenants import services
 
 pytestmark = pytest.mark.live
 
@@ -61,7 +65,9 @@ def test_provisioning_through_a_real_server_process(live_server):
     assert shared["totalResults"] == 2
 
     live_server.cli("tenants", "disable", "contoso")
+    time.sleep(services.TRUST_SECONDS)  # how long a worker may still trust the row it read
     refused = session.get(f"{base}/Users")
     assert refused.status_code == 403 and "disabled" in refused.json()["detail"]
     live_server.cli("tenants", "enable", "contoso")
+    time.sleep(services.TRUST_SECONDS)
     assert session.get(f"{base}/Users").status_code == 200
