@@ -41,10 +41,11 @@ import logging
 import sys
 import time
 
-from flask import Flask, g, request
+from flask import Flask
 
 from tenants.audit import admin_actor, token_actor
 
+from .flask_app import current_request, request_globals
 from .redact import scrub
 from .request_id import RequestIdFilter, current
 
@@ -106,7 +107,7 @@ def configure(log_format: str) -> None:
 
 def request_fields(status: int) -> dict:
     """The access-log fields of the request being answered with ``status``."""
-    state, req = g._get_current_object(), request._get_current_object()  # each proxy read costs
+    state, req = request_globals(), current_request()
     started = state.get("access_started")  # get(): a missing attribute of g raises twice
     tenant = state.get("tenant")
     key = state.get("admin_key")
@@ -130,7 +131,7 @@ def request_fields(status: int) -> dict:
 
 
 def _start() -> None:
-    g.access_started = time.perf_counter()
+    request_globals().access_started = time.perf_counter()
 
 
 def _log(response):

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, g, request
+from flask import Flask, request
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from tenants import db as tenant_db
 from tenants.migrate import migrate
 
 from . import access_log, auth_throttle, config, errors, plugin_manager, ratelimit, redact
-from .flask_app import GatewayFlask
+from .flask_app import GatewayFlask, current_request, request_globals
 from .openapi import init_app as init_api
 from .openapi import is_scim_path, scim_error_response
 from . import request_id
@@ -32,7 +32,7 @@ def _init_database(app: Flask) -> None:
 
     @app.before_request
     def _connect():
-        if not (request.endpoint or "").startswith("ops."):  # one proxy read
+        if not (current_request().endpoint or "").startswith("ops."):
             tenant_db.database.obj.connect(reuse_if_open=True)
 
     @app.teardown_request
@@ -54,8 +54,8 @@ def _init_request_stats(app: Flask) -> None:
 
     @app.after_request
     def _count_scim_request(response):
-        tenant = g.get("tenant")
-        req = request._get_current_object()  # one proxy lookup for both reads
+        tenant = request_globals().get("tenant")
+        req = current_request()
         if tenant is not None and is_scim_path(req.path):
             stats.count(tenant.id, response.status_code >= 400, defer=True)
             response.call_on_close(stats.flush_if_due)

@@ -10,19 +10,18 @@ from __future__ import annotations
 
 import functools
 
-from flask import g, request
 from werkzeug.sansio.utils import get_current_url
 
 from tenants.services import authenticate
 
 from .auth_throttle import refuse_if_blocked
 from .errors import ProvisioningDisabledError, UnauthorizedError
-from .flask_app import app_config
+from .flask_app import app_config, current_request, request_globals
 
 
 def bearer_token() -> str | None:
     """The token of an ``Authorization: Bearer <token>`` header, else ``None``."""
-    header = request.headers.get("Authorization", "")  # one proxy read
+    header = current_request().headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         return None
@@ -35,7 +34,7 @@ def public_base() -> str:
     configured = app_config()["PUBLIC_URL"]
     if configured:
         return configured
-    req = request._get_current_object()  # every read through the proxy costs a failed lookup
+    req = current_request()
     return _root_url(req.scheme, req.host, req.root_path)
 
 
@@ -58,7 +57,7 @@ def authenticate_scim_request() -> None:
         refuse_if_blocked()
         raise UnauthorizedError("Missing bearer token: send 'Authorization: Bearer <Secret token>'.")
     token = authenticate(secret)
-    state = g._get_current_object()  # read and set below without a proxy lookup each time
+    state = request_globals()
     slug = state.get("tenant_slug")
     if token is None or (slug is not None and token.tenant.slug != slug):
         refuse_if_blocked()

@@ -38,6 +38,7 @@ from limits import RateLimitItemPerMinute
 from werkzeug.exceptions import TooManyRequests
 
 from . import ratelimit
+from .flask_app import request_globals
 from .openapi import is_scim_path
 
 NAMESPACE = "auth-failures"
@@ -84,7 +85,7 @@ def refuse_if_blocked() -> None:
 
 def _count_failure(response):
     """``after_request``: a 401 on a checked path counts; a throttled answer says when to retry."""
-    retry_after = g.get("auth_retry_after")
+    retry_after = request_globals().get("auth_retry_after")
     if retry_after is not None:
         response.headers["Retry-After"] = str(retry_after)
     if response.status_code != 401:

@@ -11,8 +11,10 @@ Flask's documentation names ``ensure_sync`` as the method to override for this.
 Reading an attribute through one of Flask's proxies (``request``, ``g``, ``current_app``)
 first fails on the proxy object itself (an ``AttributeError`` made and caught) before the
 proxy finds the real object: some 10,000 instructions, a few times the read itself. Code
-that runs on every request therefore reads a proxy once (``request._get_current_object()``,
-the documented way to the real object) or, for settings, through :func:`app_config`.
+that runs on every request therefore reaches the real objects through
+:data:`current_request`, :data:`request_globals` and :data:`current_gateway` (each a
+proxy's ``_get_current_object``, the documented way to the object behind it) and reads
+settings through :func:`app_config`.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from __future__ import annotations
 from types import FunctionType, MethodType
 from typing import Any, Callable
 
-from flask import Config, Flask, Request, current_app
+from flask import Config, Flask, Request, current_app, g, request
 from werkzeug.utils import cached_property
 
 #: The most functions remembered; past it the cache starts again (a guard: the gateway
@@ -28,9 +30,17 @@ from werkzeug.utils import cached_property
 CACHE_LIMIT = 1024
 
 
+#: The request being handled (what ``flask.request`` stands for).
+current_request = request._get_current_object
+#: The request's ``flask.g``.
+request_globals = g._get_current_object
+#: The app handling the request (what ``flask.current_app`` stands for).
+current_gateway = current_app._get_current_object
+
+
 def app_config() -> Config:
     """The current app's ``config``, read without a failed lookup on the ``current_app`` proxy."""
-    return current_app._get_current_object().config
+    return current_gateway().config
 
 
 class GatewayRequest(Request):

@@ -15,10 +15,12 @@ import logging
 import re
 import uuid
 
-from flask import Flask, g, has_request_context, request
+from flask import Flask, has_request_context
 from flask.logging import default_handler
 
 from tenants.secrets import SECRET_PREFIX
+
+from .flask_app import current_request, request_globals
 
 HEADER = "X-Request-ID"
 _VALID = re.compile(r"[A-Za-z0-9._-]{1,64}")
@@ -40,10 +42,10 @@ def current() -> str | None:
     """The id of the request being handled, or ``None`` outside a request."""
     if not has_request_context():
         return None
-    state = g._get_current_object()  # one proxy lookup: this runs several times a request
+    state = request_globals()
     known = state.get("request_id")
     if known is None:
-        known = state.request_id = accept(request.headers.get(HEADER))
+        known = state.request_id = accept(current_request().headers.get(HEADER))
     return known
 
 

@@ -16,10 +16,10 @@ import json
 from collections import Counter
 from typing import Any
 
-from flask import Response, request
+from flask import Response
 
 from ..errors import InvalidSyntaxError, InvalidValueError, PayloadTooLargeError, UnsupportedMediaTypeError
-from ..flask_app import app_config
+from ..flask_app import app_config, current_request
 
 SCIM_MEDIA_TYPE = "application/scim+json"
 ACCEPTED_MEDIA_TYPES = frozenset({SCIM_MEDIA_TYPE, "application/json"})
@@ -79,7 +79,7 @@ def parse_json(raw: str) -> Any:
 
 def json_body() -> Any:
     """The request's JSON body, after checking its media type, syntax and nesting depth."""
-    req = request._get_current_object()  # one proxy read for the six below
+    req = current_request()
     mimetype = (req.mimetype or "").lower()
     if mimetype not in ACCEPTED_MEDIA_TYPES:
         raise UnsupportedMediaTypeError(
@@ -109,7 +109,7 @@ def json_object_body() -> dict:
 def query_args() -> dict[str, str]:
     """The request's query parameters by lower-cased name: SCIM's are case-insensitive
     (RFC 7644 §3.4.2), so look them up as ``query_args().get("startindex")``."""
-    return request.args_by_lower_name
+    return current_request().args_by_lower_name
 
 
 def int_arg(args: dict[str, str], name: str) -> int | None:

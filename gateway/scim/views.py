@@ -7,12 +7,13 @@ never see the slug and never run for an unauthenticated caller.
 
 from __future__ import annotations
 
-from flask import current_app, g, request
+from flask import g, request
 from flask.views import MethodView
 
 from .. import ratelimit
 from ..auth import authenticate_scim_request
 from ..errors import InvalidFilterError, InvalidValueError, NotFoundError, NotImplementedScimError
+from ..flask_app import current_gateway, current_request, request_globals
 from . import api_schemas, discovery, filters, operations
 from .blueprint import ScimBlueprint
 from .http import int_arg, json_body, json_object_body, query_args, scim_response
@@ -40,20 +41,20 @@ ERRORS = {
 
 @blp.url_value_preprocessor
 def _pop_tenant(endpoint, values):
-    g.tenant_slug = values.pop("tenant", None) if values else None
+    request_globals().tenant_slug = values.pop("tenant", None) if values else None
 
 
 @blp.before_request
 def _authenticate():
     authenticate_scim_request()
-    state = g._get_current_object()  # read and set below without a proxy lookup each time
+    state = request_globals()
     tenant = state.tenant
-    hooks = state.hooks = current_app.extensions["scim_gateway"].for_tenant(
+    hooks = state.hooks = current_gateway().extensions["scim_gateway"].for_tenant(
         tenant.slug, tenant.name, tenant.settings, tenant.updated, operations.lookup_for(tenant)
     )
     ratelimit.check(hooks, tenant.slug)
     state.scim = operations.RequestContext(tenant=tenant, hooks=hooks, base_url=state.scim_base,
-                                           actor=state.token_prefix, if_match=request.if_match or None,
+                                           actor=state.token_prefix, if_match=current_request().if_match or None,
                                            request_id=state.get("request_id") or "")
 
 
@@ -72,11 +73,11 @@ def _document_errors(*codes: int):
 def _projection(kind: ResourceKind) -> Projection:
     """The ``attributes``/``excludedAttributes`` query parameters, for one resource."""
     args = query_args()
-    return operations.projection_for(g.scim, kind, args.get("attributes"), args.get("excludedattributes"))
+    return operations.projection_for(request_globals().scim, kind, args.get("attributes"), args.get("excludedattributes"))
 
 
 def _created(kind: ResourceKind, resource: dict):
-    location = resource.get("meta", {}).get("location") or kind.location(g.scim_base, resource["id"])
+    location = resource.get("meta", {}).get("location") or kind.location(request_globals().scim_base, resource["id"])
     return scim_response(resource, 201, {"Location": location, "ETag": resource.get("meta", {}).get("version", "")})
 
 
@@ -154,7 +155,7 @@ def _register(kind: ResourceKind, request_schema, resource_schema, list_schema) 
                           description=f"A ListResponse page of {kind.endpoint}.")
         @_document_errors(400, 401, 403)
         def get(self):
-            return scim_response(operations.list_resources(g.scim, kind, _list_query()))
+            return scim_response(operations.list_resources(request_globals().scim, kind, _list_query()))
 
         @blp.doc(summary=f"Create a {kind.name}",
                  requestBody={"required": True,
@@ -164,7 +165,7 @@ def _register(kind: ResourceKind, request_schema, resource_schema, list_schema) 
         @_document_errors(400, 401, 403, 409, 413, 415)
         def post(self):
             body = json_object_body()
-            _, resource = operations.create_resource(g.scim, kind, body, _projection(kind))
+            _, resource = operations.create_resource(request_globals().scim, kind, body, _projection(kind))
             return _created(kind, resource)
 
     class Item(MethodView):
@@ -173,7 +174,7 @@ def _register(kind: ResourceKind, request_schema, resource_schema, list_schema) 
                           description=f"The {kind.name}.")
         @_document_errors(401, 403, 404)
         def get(self, resource_id):
-            row, resource = operations.get_resource(g.scim, kind, resource_id, _projection(kind))
+            row, resource = operations.get_resource(request_globals().scim, kind, resource_id, _projection(kind))
             if _not_modified(row):
                 return scim_response(None, 304, {"ETag": resource["meta"]["version"]})
             return _ok(resource)
@@ -186,7 +187,7 @@ def _register(kind: ResourceKind, request_schema, resource_schema, list_schema) 
         @_document_errors(400, 401, 403, 404, 409, 412, 413, 415)
         def put(self, resource_id):
             body = json_object_body()
-            _, resource = operations.replace_resource(g.scim, kind, resource_id, body, _projection(kind))
+            _, resource = operations.replace_resource(request_globals().scim, kind, resource_id, body, _projection(kind))
             return _ok(resource)
 
         @blp.doc(summary=f"Modify a {kind.name} (PatchOp)",
@@ -199,7 +200,7 @@ def _register(kind: ResourceKind, request_schema, resource_schema, list_schema) 
         @_document_errors(400, 401, 403, 404, 409, 412, 413, 415)
         def patch(self, resource_id):
             body = json_body()
-            row, resource = operations.patch_resource(g.scim, kind, resource_id, body, _projection(kind))
+            row, resource = operations.patch_resource(request_globals().scim, kind, resource_id, body, _projection(kind))
             if resource is None:
                 return scim_response(None, 204, {"ETag": f'W/"{row.version}"'})
             return _ok(resource)
@@ -208,7 +209,7 @@ def _register(kind: ResourceKind, request_schema, resource_schema, list_schema) 
         @blp.alt_response(204, description="Deleted.", success=True)
         @_document_errors(401, 403, 404, 412)
         def delete(self, resource_id):
-            operations.delete_resource(g.scim, kind, resource_id)
+            operations.delete_resource(request_globals().scim, kind, resource_id)
             return scim_response(None, 204)
 
     class Search(MethodView):
@@ -219,7 +220,7 @@ def _register(kind: ResourceKind, request_schema, resource_schema, list_schema) 
                           description=f"A ListResponse page of {kind.endpoint}.")
         @_document_errors(400, 401, 403, 413, 415)
         def post(self):
-            return scim_response(operations.list_resources(g.scim, kind, _search_query()))
+            return scim_response(operations.list_resources(request_globals().scim, kind, _search_query()))
 
     Collection.__name__ = f"{kind.endpoint}Collection"
     Item.__name__ = f"{kind.name}Item"
@@ -258,7 +259,7 @@ class RootSearch(MethodView):
                       success=True, description="A ListResponse mixing Users and Groups (Users first).")
     @_document_errors(400, 401, 403, 413, 415)
     def post(self):
-        return scim_response(operations.search_all(g.scim, [USERS, GROUPS], _search_query()))
+        return scim_response(operations.search_all(request_globals().scim, [USERS, GROUPS], _search_query()))
 
 
 @blp.route("/ServiceProviderConfig", endpoint="service-provider-config")
@@ -268,7 +269,7 @@ class ServiceProviderConfig(MethodView):
                       success=True, description="The ServiceProviderConfig (RFC 7643 §5).")
     @_document_errors(401, 403)
     def get(self):
-        return scim_response(discovery.service_provider_config(g.scim_base))
+        return scim_response(discovery.service_provider_config(request_globals().scim_base))
 
 
 @blp.route("/ResourceTypes", endpoint="resource-types")
@@ -278,7 +279,7 @@ class ResourceTypes(MethodView):
                       success=True, description="A ListResponse of ResourceType resources.")
     @_document_errors(401, 403)
     def get(self):
-        types = discovery.resource_types(g.hooks, g.scim_base)
+        types = discovery.resource_types(g.hooks, request_globals().scim_base)
         return scim_response(operations.list_response(len(types), 1, types))
 
 
@@ -292,7 +293,7 @@ class ResourceType(MethodView):
         kind = kind_named(name)
         if kind is None:
             raise NotFoundError(f"No resource type {name!r}.")
-        return scim_response(discovery.resource_type(g.hooks, kind, g.scim_base))
+        return scim_response(discovery.resource_type(g.hooks, kind, request_globals().scim_base))
 
 
 @blp.route("/Schemas", endpoint="schemas")
@@ -302,7 +303,7 @@ class Schemas(MethodView):
                       success=True, description="A ListResponse of Schema resources.")
     @_document_errors(401, 403)
     def get(self):
-        schemas = [schema.to_scim(g.scim_base) for schema in discovery.schemas(g.hooks)]
+        schemas = [schema.to_scim(request_globals().scim_base) for schema in discovery.schemas(g.hooks)]
         return scim_response(operations.list_response(len(schemas), 1, schemas))
 
 
@@ -316,7 +317,7 @@ class SchemaItem(MethodView):
         schema = discovery.find_schema(g.hooks, schema_id)
         if schema is None:
             raise NotFoundError(f"No schema {schema_id!r}.")
-        return scim_response(schema.to_scim(g.scim_base))
+        return scim_response(schema.to_scim(request_globals().scim_base))
 
 
 @blp.route("/Me", endpoint="me")
