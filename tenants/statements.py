@@ -23,9 +23,9 @@ prepared statement to one generic plan; for an equality on a column many rows sh
   schema change made invalid (``cached plan must not change result type``, e.g. a
   column widened during a rolling upgrade): the connection forgets what it had prepared,
   and each statement is dropped and prepared afresh when next used; outside a
-  transaction the failed one is run again at once, inside one its error stands (the
-  transaction has failed anyway), so such a change costs at most one failed write per
-  pooled connection and statement.
+  transaction the failed one is run again at once, inside one the transaction has failed
+  and :class:`StatementsLost` is raised, so the caller can run it again from the start
+  (the SCIM writes do, once).
 - Statement names are ``scimgw_`` and a hash of the SQL, so a session that several
   processes share can never run another statement under a name; prepared statements
   bind values by the types PostgreSQL inferred at PREPARE (a non-integer given for an
@@ -71,6 +71,11 @@ def numbered(sql: str) -> str:
     return _PLACEHOLDER.sub(replace, sql)
 
 
+class StatementsLost(Exception):
+    """A statement of an open transaction was gone from its session (or its plan was stale):
+    the transaction has failed; run again, its statements are prepared afresh."""
+
+
 def _pgcode(error: BaseException) -> str | None:
     """The SQLSTATE of a psycopg2 error, also when peewee wrapped it."""
     for candidate in (error, *(error.args[:1] if error.args else ()), error.__context__):
@@ -105,7 +110,7 @@ class ServerStatements:
                 raise
             held.clear()  # the session lost its statements (or this one's plan): prepare again
             if connection.get_transaction_status() != _IDLE:
-                raise  # the transaction has failed: the caller's error
+                raise StatementsLost(f"{name}: {error}") from error
             _deallocate(connection, name)  # a statement with a stale plan is still held under that name
         return self._run(db, connection, held, name, execute, sql, params)
 

@@ -47,7 +47,8 @@ def test_placeholders_are_numbered_and_literal_percent_signs_kept():
         'SELECT "a" FROM "t" WHERE "b" = $1 AND "c" LIKE \'x%\' AND "d" IN ($2, $3)')
 
 
-def test_lookups_and_creates_run_prepared_once_per_connection_with_the_same_answers():
+def test_lookups_and_creates_run_prepared_once_per_connection_with_the_same_answers(monkeypatch):
+    monkeypatch.setattr(services, "TRUST_SECONDS", 0)  # the token's row is read by every request
     with fresh_postgres_url() as url:
         scim = _scim(url)  # one pooled connection: every request uses the same session
         assert scim.get('/Users?filter=userName eq "ann@example.com"').get_json()["totalResults"] == 0
@@ -78,22 +79,33 @@ def test_lookups_and_creates_run_prepared_once_per_connection_with_the_same_answ
         close_pool()
 
 
+def _discard_all() -> None:
+    """What a pooler may send between clients: the session's prepared statements are gone."""
+    with database.connection_context():
+        database.execute_sql("DISCARD ALL")
+    assert _session_statements() == {}
+
+
 def test_a_session_that_lost_its_statements_prepares_them_again():
-    """``DISCARD ALL`` (what a pooler may send) drops a session's statements: the next
-    requests still succeed, the lookup retried outside a transaction and the create's
-    INSERT prepared afresh inside its transaction."""
+    """``DISCARD ALL`` drops a session's statements: the next requests still succeed. A
+    write whose transaction meets a lost statement is run again (StatementsLost), its
+    statements prepared afresh; a lookup is retried outside a transaction."""
     with fresh_postgres_url() as url:
         scim = _scim(url)
-        scim.create_user("before@example.com")
+        before = scim.create_user("before@example.com")
         assert _session_statements()
-        with database.connection_context():
-            database.execute_sql("DISCARD ALL")
-        assert _session_statements() == {}
-        assert scim.get('/Users?filter=userName eq "before@example.com"').get_json()["totalResults"] == 1
-        after = scim.create_user("after@example.com")
-        assert scim.get(f"/Users/{after['id']}").status_code == 200
-        assert scim.get("/Users").get_json()["totalResults"] == 2
+        _discard_all()
+        after = scim.create_user("after@example.com")  # the first statement is the INSERT, in its transaction
         assert any('INSERT INTO "scim_user"' in text for text in _session_statements().values())
+        _discard_all()
+        patched = scim.patch(f"/Users/{before['id']}", [{"op": "replace", "path": "active", "value": False}])
+        assert patched.status_code == 200 and patched.get_json()["active"] is False
+        _discard_all()
+        assert scim.delete(f"/Users/{before['id']}").status_code == 204
+        _discard_all()
+        assert scim.get('/Users?filter=userName eq "after@example.com"').get_json()["totalResults"] == 1
+        assert scim.get(f"/Users/{after['id']}").status_code == 200
+        assert scim.get("/Users").get_json()["totalResults"] == 1
         close_pool()
 
 

@@ -22,6 +22,7 @@ from tenants.db import write_transaction
 from tenants.keys import fold
 from tenants.models import Tenant, User
 from tenants.repositories import Duplicate, GroupRepository, UnknownMembers, UserRepository
+from tenants.statements import StatementsLost
 
 from ..errors import InvalidPathError, InvalidValueError, NotFoundError, PreconditionFailedError, UniquenessError
 from ..flask_app import app_config
@@ -217,8 +218,17 @@ def _required(kind: ResourceKind, doc: dict) -> None:
 
 
 def _storage_errors(call):
+    """Run ``call`` (a write, one transaction) and answer its storage errors as SCIM errors.
+
+    A transaction that found its PostgreSQL session had lost the prepared statements
+    (``DISCARD ALL`` from a pooler: :class:`~tenants.statements.StatementsLost`) was rolled
+    back; it runs once more, its statements prepared afresh.
+    """
     try:
-        return call()
+        try:
+            return call()
+        except StatementsLost:
+            return call()
     except Duplicate as error:
         raise UniquenessError(
             f"{error.attribute} {error.value!r} is already in use in this tenant "
@@ -452,28 +462,33 @@ def patch_resource(ctx: RequestContext, kind: ResourceKind, resource_id: str, bo
 def delete_resource(ctx: RequestContext, kind: ResourceKind, resource_id: str) -> None:
     """Deprovision a resource as the tenant's deprovisioning policy decides (default: delete)."""
     repository = kind.repository(ctx.tenant)
-    with write_transaction():
-        row = _load(kind, repository, resource_id)
-        check_precondition(ctx, row)
-        disabled = 0
-        if kind is USERS:
-            action = ctx.hooks.deprovision(DeprovisionEvent(USER_DELETED, user=user_info(row)))
-            if action == "tombstone":
-                repository.tombstone(row)
-            elif action == "disable":
-                repository.update(row, {"active": False, "disabled_at": utcnow()})
+
+    def write():
+        with write_transaction():
+            row = _load(kind, repository, resource_id)
+            check_precondition(ctx, row)
+            disabled = 0
+            if kind is USERS:
+                action = ctx.hooks.deprovision(DeprovisionEvent(USER_DELETED, user=user_info(row)))
+                if action == "tombstone":
+                    repository.tombstone(row)
+                elif action == "disable":
+                    repository.update(row, {"active": False, "disabled_at": utcnow()})
+                else:
+                    repository.delete(row)
             else:
+                action = ctx.hooks.deprovision(
+                    DeprovisionEvent(GROUP_DELETED, group=GroupInfo(id=row.id, display_name=row.display_name))
+                )
+                if action == "delete_and_disable_members":
+                    disabled = UserRepository(ctx.tenant).disable(sorted(repository.member_ids(row)))
                 repository.delete(row)
-        else:
-            action = ctx.hooks.deprovision(
-                DeprovisionEvent(GROUP_DELETED, group=GroupInfo(id=row.id, display_name=row.display_name))
-            )
-            if action == "delete_and_disable_members":
-                disabled = UserRepository(ctx.tenant).disable(sorted(repository.member_ids(row)))
-            repository.delete(row)
-        logged = "delete" if action.startswith("delete") else action
-        _audit(ctx, logged, kind, row.id,
-               {"deprovisioning": action if action != logged else None, "members_disabled": disabled})
+            logged = "delete" if action.startswith("delete") else action
+            _audit(ctx, logged, kind, row.id,
+                   {"deprovisioning": action if action != logged else None, "members_disabled": disabled})
+            return row, action
+
+    row, action = _storage_errors(write)
     _notify(ctx, "delete" if action.startswith("delete") else action, kind, row.id)
 
 
