@@ -36,8 +36,9 @@ TEST_DATABASE = os.environ.get("SCIM_GATEWAY_TEST_DATABASE", "").strip().lower()
 
 
 @pytest.fixture(scope="session")
-def postgres_template():
-    """PostgreSQL runs only: one migrated template database for the session, dropped at its end."""
+def postgres_databases():
+    """PostgreSQL runs only: one migrated template database for the session (per xdist
+    worker) and the copies it lends the tests, all dropped at the session's end."""
     if TEST_DATABASE not in ("postgresql", "postgres"):
         yield None
         return
@@ -49,25 +50,25 @@ def postgres_template():
 
 
 def _test_database(request, folder):
-    """Yield a new database URL of the kind ``SCIM_GATEWAY_TEST_DATABASE`` asks for."""
+    """Yield an empty database URL of the kind ``SCIM_GATEWAY_TEST_DATABASE`` asks for."""
     if TEST_DATABASE == "sqlite":
         yield f"sqlite:///{folder}/gateway.db"
         return
     if TEST_DATABASE not in ("postgresql", "postgres"):
         pytest.fail(f"SCIM_GATEWAY_TEST_DATABASE={TEST_DATABASE!r}: use 'sqlite' or 'postgresql'.", pytrace=False)
-    with request.getfixturevalue("postgres_template").clone() as url:
+    with request.getfixturevalue("postgres_databases").lend() as url:
         yield url
         from tenants.db import close_pool
 
         if database.obj is not None and getattr(database.obj, "database", None) == url.rsplit("/", 1)[-1]:
-            close_pool(database.obj)  # return nothing to a pool whose database is about to go
+            close_pool(database.obj)  # return nothing to a pool whose database is emptied or dropped next
 
 
 @pytest.fixture
 def database_url(request, tmp_path):
     """The test's own, empty database: a SQLite file in its temporary folder, or with
-    ``SCIM_GATEWAY_TEST_DATABASE=postgresql`` a fresh PostgreSQL database copied from the
-    session's migrated template and dropped after the test."""
+    ``SCIM_GATEWAY_TEST_DATABASE=postgresql`` a PostgreSQL database in the state of the
+    session's migrated template, lent to this test alone (``tests/postgres.py``)."""
     yield from _test_database(request, tmp_path)
 
 
