@@ -6,6 +6,7 @@ and ``application/scim+json`` and prefixes the tenant's SCIM base path.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import socket
@@ -280,14 +281,66 @@ class LiveServer:
         return json.loads(self.cli("tenants", "create", slug, "--json"))
 
 
+def cli_environment(database_url: str, **extra: str) -> dict:
+    """The environment ``scim-gateway`` gets in tests: this process's without any
+    ``SCIM_GATEWAY_*`` or ``FLASK_*`` variable, plus ``DATABASE_URL`` and ``extra``."""
+    env = {name: value for name, value in os.environ.items()
+           if not name.startswith(("SCIM_GATEWAY_", "FLASK_")) and name != "DATABASE_URL"}
+    env.update(DATABASE_URL=database_url, **extra)
+    return env
+
+
+@dataclass
+class CliResult:
+    """How a ``scim-gateway`` run exited and what it printed (as ``subprocess.CompletedProcess``)."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def invoke_cli(database_url: str, *args: str, env: dict | None = None, input: str | None = None) -> CliResult:
+    """Run ``scim-gateway ARGS`` in this process on ``database_url``, with
+    :func:`cli_environment` (and ``env``) as its environment and ``input`` as its stdin.
+
+    A process costs about a second; click's runner gives the command its own arguments,
+    streams, environment and exit code, and the command builds its own app as a process
+    would. That app binds the database proxy; the test's binding is put back afterwards.
+    An exception the command does not handle fails the test with its traceback.
+    """
+    from click.testing import CliRunner
+
+    from gateway.cli import main
+    from tenants.db import close_pool
+
+    wanted = cli_environment(database_url, **(env or {}))
+    changes = {name: None for name in os.environ if name not in wanted}
+    changes.update({name: value for name, value in wanted.items() if os.environ.get(name) != value})
+    changes.setdefault("FLASK_RUN_FROM_CLI", None)  # flask's CLI sets it; the runner restores what it changes
+    bound = database.obj
+    try:
+        result = CliRunner().invoke(main, list(args), input=input, env=changes, catch_exceptions=False)
+    finally:
+        if database.obj is not bound:
+            close_pool(database.obj)
+            database.initialize(bound)
+    return CliResult(result.exit_code, result.stdout, result.stderr)
+
+
 def run_cli(database_url: str, *args: str) -> str:
-    """Run ``scim-gateway <args>`` as its own process on ``database_url``; assert it
+    """Run ``scim-gateway <args>`` on ``database_url`` (:func:`invoke_cli`); assert it
     succeeded and return what it printed."""
-    result = subprocess.run([sys.executable, "-m", "gateway.cli", *args],
-                            env={**os.environ, "DATABASE_URL": database_url},
-                            capture_output=True, text=True, timeout=120)
+    result = invoke_cli(database_url, *args)
     assert result.returncode == 0, result.stderr
     return result.stdout
+
+
+@pytest.fixture
+def cli(app, database_url):
+    """``cli("tenants", "list", input=...)`` -> :class:`CliResult` of ``scim-gateway tenants
+    list`` (:func:`invoke_cli`) on the database of ``app``, so the test client sees what
+    the command changed."""
+    return functools.partial(invoke_cli, database_url)
 
 
 def start_server(tmp_path: Path, database_url: str, workers: int = 2) -> LiveServer:
