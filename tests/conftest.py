@@ -38,16 +38,25 @@ TEST_DATABASE = os.environ.get("SCIM_GATEWAY_TEST_DATABASE", "").strip().lower()
 
 @pytest.fixture(scope="session")
 def postgres_databases():
-    """PostgreSQL runs only: one migrated template database for the session (per xdist
-    worker) and the copies it lends the tests, all dropped at the session's end."""
-    if TEST_DATABASE not in ("postgresql", "postgres"):
-        yield None
-        return
+    """One migrated PostgreSQL template database for the session (per xdist worker) and the
+    copies it lends the tests, all dropped at the session's end; made when a test first
+    asks for a PostgreSQL database."""
     from tests.postgres import TemplateDatabases
 
     templates = TemplateDatabases()  # fails (never skips) when the server cannot be reached
     yield templates
     templates.close()
+
+
+def _lend_postgres_database(request):
+    """Yield the URL of a PostgreSQL database lent from ``postgres_databases``; afterwards
+    close the pooled connections this process holds to it."""
+    with request.getfixturevalue("postgres_databases").lend() as url:
+        yield url
+        from tenants.db import close_pool
+
+        if database.obj is not None and getattr(database.obj, "database", None) == url.rsplit("/", 1)[-1]:
+            close_pool(database.obj)  # return nothing to a pool whose database is emptied or dropped next
 
 
 def _test_database(request, folder):
@@ -57,12 +66,14 @@ def _test_database(request, folder):
         return
     if TEST_DATABASE not in ("postgresql", "postgres"):
         pytest.fail(f"SCIM_GATEWAY_TEST_DATABASE={TEST_DATABASE!r}: use 'sqlite' or 'postgresql'.", pytrace=False)
-    with request.getfixturevalue("postgres_databases").lend() as url:
-        yield url
-        from tenants.db import close_pool
+    yield from _lend_postgres_database(request)
 
-        if database.obj is not None and getattr(database.obj, "database", None) == url.rsplit("/", 1)[-1]:
-            close_pool(database.obj)  # return nothing to a pool whose database is emptied or dropped next
+
+@pytest.fixture
+def postgres_database_url(request):
+    """An empty PostgreSQL database lent to this test alone, whichever database the run
+    uses (for tests that run on SQLite and on PostgreSQL side by side)."""
+    yield from _lend_postgres_database(request)
 
 
 @pytest.fixture
