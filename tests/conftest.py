@@ -294,12 +294,9 @@ class LiveServer:
     log: Path
 
     def cli(self, *args: str) -> str:
-        """Run ``scim-gateway ARGS`` against the same database; return stdout."""
-        result = subprocess.run(
-            [sys.executable, "-m", "gateway.cli", *args], env=self.env, capture_output=True, text=True,
-            check=True, timeout=60,
-        )
-        return result.stdout
+        """Run ``scim-gateway ARGS`` (:func:`run_cli`) on the server's database with its public
+        URL; return stdout."""
+        return run_cli(self.env["DATABASE_URL"], *args, env={"SCIM_GATEWAY_PUBLIC_URL": self.url})
 
     def create_tenant(self, slug: str) -> dict:
         """Create a tenant with the CLI's ``--json`` contract."""
@@ -352,10 +349,10 @@ def invoke_cli(database_url: str, *args: str, env: dict | None = None, input: st
     return CliResult(result.exit_code, result.stdout, result.stderr)
 
 
-def run_cli(database_url: str, *args: str) -> str:
-    """Run ``scim-gateway <args>`` on ``database_url`` (:func:`invoke_cli`); assert it
-    succeeded and return what it printed."""
-    result = invoke_cli(database_url, *args)
+def run_cli(database_url: str, *args: str, env: dict | None = None) -> str:
+    """Run ``scim-gateway <args>`` on ``database_url`` (:func:`invoke_cli`, with ``env``);
+    assert it succeeded and return what it printed."""
+    result = invoke_cli(database_url, *args, env=env)
     assert result.returncode == 0, result.stderr
     return result.stdout
 
