@@ -1,6 +1,9 @@
 """PostgreSQL databases for tests: a fresh one, dropped afterwards, or one lent from a pool.
 
-Tests that need PostgreSQL use :func:`fresh_postgres_url`::
+Tests that need an empty, migrated PostgreSQL database in either run take the
+``postgres_database_url`` fixture (``tests/conftest.py``), lent by :class:`TemplateDatabases`
+below. Tests that need a truly new one (migrations, a database that goes away, other
+``CREATE DATABASE`` options) use :func:`fresh_postgres_url`::
 
     with fresh_postgres_url() as url:       # postgresql://postgres@127.0.0.1:5432/scimgw_test_1a2b...
         app = create_app({"TESTING": True, "DATABASE_URL": url})
@@ -15,7 +18,8 @@ suite is a requirement, never silently skipped.
 
 The whole suite also runs on PostgreSQL (``SCIM_GATEWAY_TEST_DATABASE=postgresql``, see
 ``tests/conftest.py``): :class:`TemplateDatabases` migrates one template database per
-session (per pytest-xdist worker) and lends each test a database in the template's state.
+session (per pytest-xdist worker, on first use) and lends each test a database in the
+template's state.
 Creating a copy (``CREATE DATABASE ... TEMPLATE``, ~150 ms) and dropping it (0.3 to 0.8 s
 on a busy machine) cost more than most tests, so a lent database is taken back (the
 sessions still on it ended, the request counts this process buffers for it forgotten),
@@ -286,10 +290,3 @@ class TemplateDatabases:
                 _drop_database(self._connection, name)
         finally:
             self._connection.close()
-
-
-@pytest.fixture
-def postgres_url() -> Iterator[str]:
-    """A fresh PostgreSQL database URL for one test (import this fixture into a test module)."""
-    with fresh_postgres_url() as url:
-        yield url
