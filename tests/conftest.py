@@ -6,6 +6,7 @@ and ``application/scim+json`` and prefixes the tenant's SCIM base path.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import socket
@@ -35,12 +36,25 @@ ANY_USERNAME = {"plugins": {"uniqueness": {"options": {"require_email": False}}}
 TEST_DATABASE = os.environ.get("SCIM_GATEWAY_TEST_DATABASE", "").strip().lower() or "sqlite"
 
 
+#: The modules that keep one test process busy longest (10 to 60 s each on 2 busy cores,
+#: on either database), slowest first. They are handed to the processes first, so that none
+#: of them starts last and keeps one process busy alone at the end of the run (pyproject.toml
+#: turns off xdist's reordering by test count, which put the one-test fuzzing module last).
+SLOWEST_MODULES = ("test_fuzz_openapi.py", "test_admin_api.py", "test_errors.py", "test_console.py",
+                   "test_concurrency.py", "test_database.py", "test_bulk.py", "test_plugins.py")
+
+
+def pytest_collection_modifyitems(items):
+    """Put the tests of :data:`SLOWEST_MODULES` first, in that order; the others keep theirs."""
+    rank = {name: index for index, name in enumerate(SLOWEST_MODULES)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))
+
+
 @pytest.fixture(scope="session")
-def postgres_template():
-    """PostgreSQL runs only: one migrated template database for the session, dropped at its end."""
-    if TEST_DATABASE not in ("postgresql", "postgres"):
-        yield None
-        return
+def postgres_databases():
+    """One migrated PostgreSQL template database for the session (per xdist worker) and the
+    copies it lends the tests, all dropped at the session's end; made when a test first
+    asks for a PostgreSQL database."""
     from tests.postgres import TemplateDatabases
 
     templates = TemplateDatabases()  # fails (never skips) when the server cannot be reached
@@ -48,26 +62,39 @@ def postgres_template():
     templates.close()
 
 
+def _lend_postgres_database(request):
+    """Yield the URL of a PostgreSQL database lent from ``postgres_databases``; afterwards
+    close the pooled connections this process holds to it."""
+    with request.getfixturevalue("postgres_databases").lend() as url:
+        yield url
+        from tenants.db import close_pool
+
+        if database.obj is not None and getattr(database.obj, "database", None) == url.rsplit("/", 1)[-1]:
+            close_pool(database.obj)  # return nothing to a pool whose database is emptied or dropped next
+
+
 def _test_database(request, folder):
-    """Yield a new database URL of the kind ``SCIM_GATEWAY_TEST_DATABASE`` asks for."""
+    """Yield an empty database URL of the kind ``SCIM_GATEWAY_TEST_DATABASE`` asks for."""
     if TEST_DATABASE == "sqlite":
         yield f"sqlite:///{folder}/gateway.db"
         return
     if TEST_DATABASE not in ("postgresql", "postgres"):
         pytest.fail(f"SCIM_GATEWAY_TEST_DATABASE={TEST_DATABASE!r}: use 'sqlite' or 'postgresql'.", pytrace=False)
-    with request.getfixturevalue("postgres_template").clone() as url:
-        yield url
-        from tenants.db import close_pool
+    yield from _lend_postgres_database(request)
 
-        if database.obj is not None and getattr(database.obj, "database", None) == url.rsplit("/", 1)[-1]:
-            close_pool(database.obj)  # return nothing to a pool whose database is about to go
+
+@pytest.fixture
+def postgres_database_url(request):
+    """An empty PostgreSQL database lent to this test alone, whichever database the run
+    uses (for tests that run on SQLite and on PostgreSQL side by side)."""
+    yield from _lend_postgres_database(request)
 
 
 @pytest.fixture
 def database_url(request, tmp_path):
     """The test's own, empty database: a SQLite file in its temporary folder, or with
-    ``SCIM_GATEWAY_TEST_DATABASE=postgresql`` a fresh PostgreSQL database copied from the
-    session's migrated template and dropped after the test."""
+    ``SCIM_GATEWAY_TEST_DATABASE=postgresql`` a PostgreSQL database in the state of the
+    session's migrated template, lent to this test alone (``tests/postgres.py``)."""
     yield from _test_database(request, tmp_path)
 
 
@@ -267,26 +294,75 @@ class LiveServer:
     log: Path
 
     def cli(self, *args: str) -> str:
-        """Run ``scim-gateway ARGS`` against the same database; return stdout."""
-        result = subprocess.run(
-            [sys.executable, "-m", "gateway.cli", *args], env=self.env, capture_output=True, text=True,
-            check=True, timeout=60,
-        )
-        return result.stdout
+        """Run ``scim-gateway ARGS`` (:func:`run_cli`) on the server's database with its public
+        URL; return stdout."""
+        return run_cli(self.env["DATABASE_URL"], *args, env={"SCIM_GATEWAY_PUBLIC_URL": self.url})
 
     def create_tenant(self, slug: str) -> dict:
         """Create a tenant with the CLI's ``--json`` contract."""
         return json.loads(self.cli("tenants", "create", slug, "--json"))
 
 
-def run_cli(database_url: str, *args: str) -> str:
-    """Run ``scim-gateway <args>`` as its own process on ``database_url``; assert it
-    succeeded and return what it printed."""
-    result = subprocess.run([sys.executable, "-m", "gateway.cli", *args],
-                            env={**os.environ, "DATABASE_URL": database_url},
-                            capture_output=True, text=True, timeout=120)
+def cli_environment(database_url: str, **extra: str) -> dict:
+    """The environment ``scim-gateway`` gets in tests: this process's without any
+    ``SCIM_GATEWAY_*`` or ``FLASK_*`` variable, plus ``DATABASE_URL`` and ``extra``."""
+    env = {name: value for name, value in os.environ.items()
+           if not name.startswith(("SCIM_GATEWAY_", "FLASK_")) and name != "DATABASE_URL"}
+    env.update(DATABASE_URL=database_url, **extra)
+    return env
+
+
+@dataclass
+class CliResult:
+    """How a ``scim-gateway`` run exited and what it printed (as ``subprocess.CompletedProcess``)."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def invoke_cli(database_url: str, *args: str, env: dict | None = None, input: str | None = None) -> CliResult:
+    """Run ``scim-gateway ARGS`` in this process on ``database_url``, with
+    :func:`cli_environment` (and ``env``) as its environment and ``input`` as its stdin.
+
+    A process costs about a second; click's runner gives the command its own arguments,
+    streams, environment and exit code, and the command builds its own app as a process
+    would. That app binds the database proxy; the test's binding is put back afterwards.
+    An exception the command does not handle fails the test with its traceback.
+    """
+    from click.testing import CliRunner
+
+    from gateway.cli import main
+    from tenants.db import close_pool
+
+    wanted = cli_environment(database_url, **(env or {}))
+    changes = {name: None for name in os.environ if name not in wanted}
+    changes.update({name: value for name, value in wanted.items() if os.environ.get(name) != value})
+    changes.setdefault("FLASK_RUN_FROM_CLI", None)  # flask's CLI sets it; the runner restores what it changes
+    bound = database.obj
+    try:
+        result = CliRunner().invoke(main, list(args), input=input, env=changes, catch_exceptions=False)
+    finally:
+        if database.obj is not bound:
+            close_pool(database.obj)
+            database.initialize(bound)
+    return CliResult(result.exit_code, result.stdout, result.stderr)
+
+
+def run_cli(database_url: str, *args: str, env: dict | None = None) -> str:
+    """Run ``scim-gateway <args>`` on ``database_url`` (:func:`invoke_cli`, with ``env``);
+    assert it succeeded and return what it printed."""
+    result = invoke_cli(database_url, *args, env=env)
     assert result.returncode == 0, result.stderr
     return result.stdout
+
+
+@pytest.fixture
+def cli(app, database_url):
+    """``cli("tenants", "list", input=...)`` -> :class:`CliResult` of ``scim-gateway tenants
+    list`` (:func:`invoke_cli`) on the database of ``app``, so the test client sees what
+    the command changed."""
+    return functools.partial(invoke_cli, database_url)
 
 
 def start_server(tmp_path: Path, database_url: str, workers: int = 2) -> LiveServer:

@@ -1,45 +1,22 @@
-"""``scim-gateway admin-keys``, ``roles`` and ``groups``, run as real processes.
+"""``scim-gateway admin-keys``, ``roles`` and ``groups``, run in this process (``conftest.invoke_cli``).
 
-The CLI and an app under test share one SQLite file, so a key the CLI prints is tried
+The CLI and an app under test share one database, so a key the CLI prints is tried
 against the admin API of that app, and what the CLI changes is read back over HTTP.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
 from tenants.db import database
 from tenants.models import AdminKey
 
-from .conftest import Scim
-
-ROOT = Path(__file__).resolve().parent.parent
+from .conftest import CliResult, Scim
 
 
-@pytest.fixture
-def cli(app, database_url):
-    """``cli("admin-keys", "list")`` -> CompletedProcess of ``python -m gateway.cli ...``.
-
-    Depends on ``app`` so the test client and the CLI share one migrated database file.
-    """
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("SCIM_GATEWAY_", "FLASK_")) and k != "DATABASE_URL"}
-    env["DATABASE_URL"] = database_url
-
-    def run(*args: str) -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, "-m", "gateway.cli", *args], env=env, cwd=ROOT,
-                              capture_output=True, text=True, timeout=60)
-
-    return run
-
-
-def _ok(result: subprocess.CompletedProcess) -> str:
+def _ok(result: CliResult) -> str:
     assert result.returncode == 0, f"exit {result.returncode}\nstdout: {result.stdout}\nstderr: {result.stderr}"
     return result.stdout
 

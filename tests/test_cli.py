@@ -1,14 +1,14 @@
-"""The ``scim-gateway`` console script, run as a real process on a real SQLite file.
+"""The ``scim-gateway`` console script on a real SQLite file (or the run's PostgreSQL database).
 
-Each invocation costs about half a second, so tenants that a test merely needs to exist
-are made in-process (``make_tenant``) on the same database file, and the CLI is run only
-for the command under test. SCIM checks go through the Flask test client on that file.
+The commands run in this process (``conftest.invoke_cli``: a process costs about a second
+each), and tenants that a test merely needs to exist are made with ``make_tenant`` on the
+same database; SCIM checks go through the Flask test client. One test runs the command as
+a real process on a database it has not migrated yet, with an environment variable set.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
 import sys
@@ -23,42 +23,18 @@ from tenants import services
 from tenants.db import database
 from tenants.models import Group, Membership, Tenant, TenantToken, User
 
-from .conftest import Scim, TenantCredentials, assert_scim_error
+from .conftest import CliResult, Scim, TenantCredentials, assert_scim_error, cli_environment
 
 ROOT = Path(__file__).resolve().parent.parent
 USER_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:User"
 
 
-def _clean_env(database_url: str, **extra: str) -> dict:
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("SCIM_GATEWAY_", "FLASK_")) and k != "DATABASE_URL"}
-    env["DATABASE_URL"] = database_url
-    env.update(extra)
-    return env
-
-
-@pytest.fixture
-def cli(app, database_url):
-    """``cli("tenants", "list")`` -> CompletedProcess of ``python -m gateway.cli ...``.
-
-    Depends on ``app`` so the test client and the CLI share one migrated database file.
-    """
-
-    def run(*args: str, env: dict | None = None, input: str | None = None) -> subprocess.CompletedProcess:
-        return subprocess.run(
-            [sys.executable, "-m", "gateway.cli", *args], env=_clean_env(database_url, **(env or {})),
-            cwd=ROOT, capture_output=True, text=True, timeout=60, input=input,
-        )
-
-    return run
-
-
-def _ok(result: subprocess.CompletedProcess) -> str:
+def _ok(result: CliResult | subprocess.CompletedProcess) -> str:
     assert result.returncode == 0, f"exit {result.returncode}\nstdout: {result.stdout}\nstderr: {result.stderr}"
     return result.stdout
 
 
-def _failed(result: subprocess.CompletedProcess) -> str:
+def _failed(result: CliResult) -> str:
     assert result.returncode != 0, result.stdout
     assert "Traceback" not in result.stderr, result.stderr
     return (result.stdout + result.stderr).lower()
@@ -250,7 +226,7 @@ def test_delete_removes_the_tenant_and_all_its_data(cli, make_tenant, client):
 def test_public_url_changes_the_printed_tenant_url_on_a_fresh_database(tmp_path):
     """The CLI migrates a database file it finds empty; SCIM_GATEWAY_PUBLIC_URL is the URL base."""
     url = f"sqlite:///{tmp_path}/fresh/cli.db"
-    env = _clean_env(url, SCIM_GATEWAY_PUBLIC_URL="https://scim.example.com/")
+    env = cli_environment(url, SCIM_GATEWAY_PUBLIC_URL="https://scim.example.com/")
     result = subprocess.run([sys.executable, "-m", "gateway.cli", "tenants", "create", "acme", "--json"],
                             env=env, cwd=ROOT, capture_output=True, text=True, timeout=60)
     created = json.loads(_ok(result))

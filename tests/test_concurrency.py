@@ -12,7 +12,6 @@ import requests
 
 from tenants import services
 from tests.conftest import start_server, stop_server
-from tests.postgres import fresh_postgres_url
 
 pytestmark = pytest.mark.live
 SCIM_JSON = {"Content-Type": "application/scim+json"}
@@ -20,16 +19,14 @@ SCIM_JSON = {"Content-Type": "application/scim+json"}
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def server(request, tmp_path):
-    """A 4-worker server on a fresh database of each kind."""
+    """A 4-worker server on an empty database of each kind."""
     if request.param == "sqlite":
-        live = start_server(tmp_path, f"sqlite:///{tmp_path}/live.db", workers=4)
-        yield live
-        stop_server(live.process)
+        url = f"sqlite:///{tmp_path}/live.db"
     else:
-        with fresh_postgres_url() as url:
-            live = start_server(tmp_path, url, workers=4)
-            yield live
-            stop_server(live.process)
+        url = request.getfixturevalue("postgres_database_url")
+    live = start_server(tmp_path, url, workers=4)
+    yield live
+    stop_server(live.process)
 
 
 def tenant_session(server, slug: str) -> tuple[requests.Session, str]:

@@ -27,7 +27,7 @@ from tenants.db import close_pool, database, open_database
 from tenants import services
 
 from .conftest import Scim, TenantCredentials, start_server, stop_server
-from .postgres import fresh_postgres_url, postgres_url  # noqa: F401  (postgres_url is a fixture)
+from .postgres import fresh_postgres_url
 
 
 def _backends(url: str) -> set[tuple[int, str]]:
@@ -50,9 +50,9 @@ def _terminate(url: str) -> int:
 
 
 @pytest.fixture
-def pg_app(postgres_url):
+def pg_app(postgres_database_url):
     """An app on a fresh PostgreSQL database with a pool of 3 connections, and a tenant."""
-    application = create_app({"TESTING": True, "DATABASE_URL": postgres_url, "DB_POOL_SIZE": 3})
+    application = create_app({"TESTING": True, "DATABASE_URL": postgres_database_url, "DB_POOL_SIZE": 3})
     with database.connection_context():
         _, token = services.create_tenant("acme", None)
     yield application, TenantCredentials(slug="acme", token=token.secret)
@@ -89,30 +89,30 @@ def test_sqlite_requests_reuse_one_pooled_connection(tmp_path):
     assert len(database.obj._connections) == 1  # returned to the pool, not closed
 
 
-def test_pool_size_comes_from_the_configuration(monkeypatch, postgres_url):
-    create_app({"TESTING": True, "DATABASE_URL": postgres_url})
+def test_pool_size_comes_from_the_configuration(monkeypatch, postgres_database_url):
+    create_app({"TESTING": True, "DATABASE_URL": postgres_database_url})
     assert isinstance(database.obj, PooledPostgresqlDatabase)
     assert database.obj._max_connections == 8
     monkeypatch.setenv("SCIM_GATEWAY_DB_POOL_SIZE", "5")
-    create_app({"TESTING": True, "DATABASE_URL": postgres_url})
+    create_app({"TESTING": True, "DATABASE_URL": postgres_database_url})
     assert database.obj._max_connections == 5
     close_pool()
 
 
-def test_sequential_requests_reuse_one_pooled_connection(pg_app, postgres_url):
+def test_sequential_requests_reuse_one_pooled_connection(pg_app, postgres_database_url):
     app, tenant = pg_app
     scim = Scim(app.test_client(), tenant)
     seen = set()
     for index in range(20):
         scim.create_user(f"user{index}@example.com")
         assert scim.get("/Users?count=5").status_code == 200
-        seen |= _backends(postgres_url)
+        seen |= _backends(postgres_database_url)
     assert database.is_closed()  # every request gave its connection back
     assert len(seen) == 1, seen  # ... and the next one took the same session
     assert len(database.obj._connections) == 1 and database.obj._in_use == {}
 
 
-def test_concurrent_requests_stay_within_the_pool(pg_app, postgres_url):
+def test_concurrent_requests_stay_within_the_pool(pg_app, postgres_database_url):
     app, tenant = pg_app
     seen, lock = set(), threading.Lock()
 
@@ -124,7 +124,7 @@ def test_concurrent_requests_stay_within_the_pool(pg_app, postgres_url):
                                                  "userName": f"u{index}-{step}@example.com"}).status_code)
             statuses.append(scim.get("/Users?count=2").status_code)
             with lock:
-                seen.update(_backends(postgres_url))
+                seen.update(_backends(postgres_database_url))
         return statuses
 
     with ThreadPoolExecutor(max_workers=6) as pool:
@@ -135,12 +135,12 @@ def test_concurrent_requests_stay_within_the_pool(pg_app, postgres_url):
     assert listed["totalResults"] == 48
 
 
-def test_the_pool_replaces_sessions_the_server_ended(pg_app, postgres_url):
+def test_the_pool_replaces_sessions_the_server_ended(pg_app, postgres_database_url):
     app, tenant = pg_app
     client = app.test_client()
     scim = Scim(client, tenant)
     assert scim.get("/Users").status_code == 200
-    assert _terminate(postgres_url) == 1  # e.g. PostgreSQL restarted, or an idle timeout
+    assert _terminate(postgres_database_url) == 1  # e.g. PostgreSQL restarted, or an idle timeout
     assert scim.get("/Users").status_code == 200
     assert client.get("/readyz").status_code == 200
 
@@ -172,8 +172,8 @@ def test_readyz_is_503_when_postgresql_is_gone():
     assert response.get_json()["status"] == "unavailable"
 
 
-def test_a_forked_child_never_uses_its_parents_sessions(postgres_url):
-    db = open_database(postgres_url)
+def test_a_forked_child_never_uses_its_parents_sessions(postgres_database_url):
+    db = open_database(postgres_database_url)
     db.connect()
     parent_pid = db.execute_sql("SELECT pg_backend_pid()").fetchone()[0]
     db.close()  # back to the pool, still open
@@ -205,8 +205,8 @@ def test_a_forked_child_never_uses_its_parents_sessions(postgres_url):
 
 
 @pytest.mark.live
-def test_serve_on_postgresql_with_several_workers(tmp_path, postgres_url):
-    server = start_server(tmp_path, postgres_url, workers=2)
+def test_serve_on_postgresql_with_several_workers(tmp_path, postgres_database_url):
+    server = start_server(tmp_path, postgres_database_url, workers=2)
     try:
         tenant = server.create_tenant("acme")
         headers = {"Authorization": f"Bearer {tenant['token']}", "Content-Type": "application/scim+json"}
@@ -218,7 +218,7 @@ def test_serve_on_postgresql_with_several_workers(tmp_path, postgres_url):
             listed = session.get(f"{tenant['tenant_url']}/Users?count=1", headers=headers).json()
         assert listed["totalResults"] == 20
         # At most one pool per worker; the master kept nothing after migrating.
-        assert len(_backends(postgres_url)) <= 2 * tenant_db.DEFAULT_POOL_SIZE
+        assert len(_backends(postgres_database_url)) <= 2 * tenant_db.DEFAULT_POOL_SIZE
     finally:
         stop_server(server.process)
     assert "Traceback" not in server.log.read_text()
@@ -493,12 +493,12 @@ def test_a_grown_table_is_analysed_once_however_many_threads_and_processes_see_i
     close_pool()
 
 
-def test_a_pooled_postgresql_checkout_sends_nothing_to_the_server(postgres_url):
-    db = open_database(postgres_url)
-    name = postgres_url.rsplit("/", 1)[-1]
+def test_a_pooled_postgresql_checkout_sends_nothing_to_the_server(postgres_database_url):
+    db = open_database(postgres_database_url)
+    name = postgres_database_url.rsplit("/", 1)[-1]
 
     def last_statement(backend: int) -> str:
-        with psycopg2.connect(postgres_url.rsplit("/", 1)[0] + "/postgres") as admin, admin.cursor() as cursor:
+        with psycopg2.connect(postgres_database_url.rsplit("/", 1)[0] + "/postgres") as admin, admin.cursor() as cursor:
             cursor.execute("SELECT query FROM pg_stat_activity WHERE datname = %s AND pid = %s", (name, backend))
             query = cursor.fetchone()[0]
         admin.close()
@@ -525,7 +525,7 @@ def _lock_waiters(url: str) -> int:
 
 
 def test_adding_a_member_while_that_user_is_deprovisioned_never_keeps_a_membership_of_a_removed_user(
-        pg_app, postgres_url):
+        pg_app, postgres_database_url):
     """PostgreSQL: a member PATCH that checks a user while another transaction tombstones it
     waits for that transaction, then answers 400 and stores no membership (before, the
     check read the user as live and the membership outlived it)."""
@@ -554,7 +554,7 @@ def test_adding_a_member_while_that_user_is_deprovisioned_never_keeps_a_membersh
         assert tombstoning.wait(30)
         adding = pool.submit(add_member)
         for _ in range(300):  # until the PATCH waits for the tombstoning transaction's lock
-            if _lock_waiters(postgres_url) or adding.done():
+            if _lock_waiters(postgres_database_url) or adding.done():
                 break
             threading.Event().wait(0.1)
         release.set()
@@ -566,7 +566,7 @@ def test_adding_a_member_while_that_user_is_deprovisioned_never_keeps_a_membersh
         assert not Membership.select().where(Membership.user == user).exists()
 
 
-def test_deleting_a_tenant_locks_it_before_its_users_so_a_concurrent_create_cannot_deadlock(postgres_url):
+def test_deleting_a_tenant_locks_it_before_its_users_so_a_concurrent_create_cannot_deadlock(postgres_database_url):
     """PostgreSQL: a create in a tenant holds a key-share lock on the tenant's row and then,
     in its trigger, a tally row (migration 0010). Deleting the tenant's users first took
     the deleting session's tally row and then waited for that key-share lock: with both in
@@ -576,14 +576,14 @@ def test_deleting_a_tenant_locks_it_before_its_users_so_a_concurrent_create_cann
     from tenants.models import Tenant, User, UserTally
     from tenants.repositories import UserRepository
 
-    app = create_app({"TESTING": True, "DATABASE_URL": postgres_url})
+    app = create_app({"TESTING": True, "DATABASE_URL": postgres_database_url})
     with app.app_context(), database.connection_context():
         services.create_tenant("acme")
         tenant = services.get_tenant("acme")
         users = UserRepository(tenant)
         for i in range(3):
             users.create({"user_name": f"user{i}@example.com", "extra": {}})
-    creator = psycopg2.connect(postgres_url)  # an open create in the tenant, not yet committed
+    creator = psycopg2.connect(postgres_database_url)  # an open create in the tenant, not yet committed
     with creator.cursor() as cursor:
         cursor.execute("INSERT INTO scim_user (id, tenant_id, user_name, user_name_key, source, extra, created, "
                        "last_modified, version) VALUES ('late', %s, 'late@example.com', 'late@example.com', "
@@ -597,10 +597,10 @@ def test_deleting_a_tenant_locks_it_before_its_users_so_a_concurrent_create_cann
     with ThreadPoolExecutor(1) as pool:
         deleting = pool.submit(delete)
         try:
-            with psycopg2.connect(postgres_url) as watcher, watcher.cursor() as cursor:
+            with psycopg2.connect(postgres_database_url) as watcher, watcher.cursor() as cursor:
                 for _ in range(200):
                     cursor.execute("SELECT query FROM pg_stat_activity WHERE datname = %s "
-                                   "AND wait_event_type = 'Lock'", (postgres_url.rsplit("/", 1)[-1],))
+                                   "AND wait_event_type = 'Lock'", (postgres_database_url.rsplit("/", 1)[-1],))
                     rows = cursor.fetchall()
                     if rows:
                         waiting = rows[0][0]

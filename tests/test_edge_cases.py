@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 
 from tests.conftest import Scim, assert_scim_error
-from tests.postgres import fresh_postgres_url
 
 CORE_USER = "urn:ietf:params:scim:schemas:core:2.0:User"
 CORE_GROUP = "urn:ietf:params:scim:schemas:core:2.0:Group"
@@ -16,8 +15,7 @@ def database_url(request, tmp_path):
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path}/gateway.db"
     else:
-        with fresh_postgres_url() as url:
-            yield url
+        yield request.getfixturevalue("postgres_database_url")
 
 
 def test_urn_qualified_patch_paths_address_the_attribute_not_the_resource(scim):

@@ -10,7 +10,6 @@ from __future__ import annotations
 import pytest
 
 from tests.conftest import Scim
-from tests.postgres import fresh_postgres_url
 
 ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
 WIDE = {"plugins": {"attribute-mapping": {"options": {"user_attributes": [
@@ -23,8 +22,7 @@ def database_url(request, tmp_path):
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path}/gateway.db"
     else:
-        with fresh_postgres_url() as url:
-            yield url
+        yield request.getfixturevalue("postgres_database_url")
 
 
 @pytest.fixture
