@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import Scim
+from tests.conftest import Scim, assert_scim_error
 
 ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
 WIDE = {"plugins": {"attribute-mapping": {"options": {"user_attributes": [
@@ -95,3 +95,14 @@ def test_entra_work_email_patch_creates_updates_and_removes_the_value(wide):
     removed = wide.patch(path, [{"op": "remove", "path": 'emails[type eq "work"]'}])
     assert "emails" not in removed.get_json()
     assert matching(wide, 'emails pr') == ["ann@example.com", "bob@example.com"]
+
+
+@pytest.mark.parametrize("op", ["Add", "Replace"])
+@pytest.mark.parametrize("email_type", ["work", "other"])  # a value the filter matches, and none
+def test_a_null_value_for_a_filtered_path_is_400_and_changes_nothing(wide, op, email_type):
+    ann = listing(wide, filter='userName eq "ann@example.com"')[0]
+    before = wide.get(f"/Users/{ann['id']}").get_json()
+    response = wide.patch(f"/Users/{ann['id']}", [{"op": op, "path": f'emails[type eq "{email_type}"]',
+                                                    "value": None}])
+    assert_scim_error(response, 400, "invalidValue")
+    assert wide.get(f"/Users/{ann['id']}").get_json() == before

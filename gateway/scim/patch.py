@@ -229,6 +229,9 @@ def _apply_filtered(holder: dict, attribute: Attribute, where, sub: str | None, 
             update = {child.name: value}
         else:
             update = coerce(single, operation.value)
+            if update is None:
+                raise InvalidValueError(f"'{attribute.name}' values chosen by a filter are replaced by a JSON "
+                                        "object, not null: to delete them, use 'remove'.")
         if not hits:
             base = template(where, attribute) if where is not None else None
             if base is None:
