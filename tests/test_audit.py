@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import time
 
 import pytest
 
@@ -255,13 +256,21 @@ def test_no_secret_ever_reaches_audit_rows_or_export(admin, client):
     assert created["token"][:12] in stored  # the display prefix is what identifies a token
 
 
+def _after_a_millisecond(make):
+    """``make()`` once the clock has moved on by 2 ms: audit times are kept to the
+    millisecond, and the since/until checks below need every event at its own time."""
+    time.sleep(0.002)
+    return make()
+
+
 def test_audit_filters_and_paging(admin, scim, tenant):
-    ids = [scim.create_user(f"user{i}@example.com")["id"] for i in range(5)]
-    ok(admin.post(f"/tenants/{tenant.slug}/roles", {"name": "Viewer", "permissions": []}), 201)
+    ids = [_after_a_millisecond(lambda: scim.create_user(f"user{i}@example.com"))["id"] for i in range(5)]
+    _after_a_millisecond(lambda: ok(admin.post(f"/tenants/{tenant.slug}/roles", {"name": "Viewer", "permissions": []}),
+                                    201))
     everything = ok(admin.get(f"/tenants/{tenant.slug}/audit"))
     assert everything["total"] == 6 and everything["page"] == 1 and everything["per_page"] == 50
     times = [item["time"] for item in everything["items"]]
-    assert times == sorted(times, reverse=True)  # newest first
+    assert times == sorted(times, reverse=True) and len(set(times)) == 6  # newest first, each its own time
     assert everything["items"][0]["action"] == "role_created"
 
     page2 = ok(admin.get(f"/tenants/{tenant.slug}/audit?per_page=2&page=2"))
