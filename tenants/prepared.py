@@ -73,7 +73,7 @@ def _kind(arg: Any) -> tuple:
 
 
 #: :func:`_kind` of the usual scalar arguments, by exact type, without a call per argument.
-_SCALAR_KINDS = {str: ("value", False), int: ("value", True), bool: ("value", False), type(None): ("value", False)}
+_SCALAR_KINDS = {type(sample): _kind(sample) for sample in ("", 0, False, None)}
 
 
 class Prepared:

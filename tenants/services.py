@@ -7,6 +7,7 @@ exactly once, from the call that created them.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hmac
 import re
 import time
@@ -42,6 +43,20 @@ class IssuedToken:
 
     secret: str
     prefix: str
+
+
+def _changes_tokens(function):
+    """For a service function that changes tokens or tenants: once it has run, this process
+    reads every token's row again (:func:`forget_tokens`), so the change counts here at once."""
+
+    @functools.wraps(function)
+    def run(*args, **kwargs):
+        try:
+            return function(*args, **kwargs)
+        finally:
+            forget_tokens()
+
+    return run
 
 
 def validate_slug(slug: str) -> str:
@@ -90,6 +105,7 @@ def create_tenant(slug: str, name: str | None = None) -> tuple[Tenant, IssuedTok
     return tenant, token
 
 
+@_changes_tokens
 def issue_token(slug: str, grace_seconds: int | None = None) -> IssuedToken:
     """Issue a new token for a tenant.
 
@@ -111,9 +127,7 @@ def issue_token(slug: str, grace_seconds: int | None = None) -> IssuedToken:
                 )
                 .execute()
             )
-        issued = _issue_token(tenant)
-    forget_tokens()
-    return issued
+        return _issue_token(tenant)
 
 
 def set_enabled(slug: str, enabled: bool) -> Tenant:
@@ -121,6 +135,7 @@ def set_enabled(slug: str, enabled: bool) -> Tenant:
     return update_tenant(slug, enabled=enabled)
 
 
+@_changes_tokens
 def update_tenant(slug: str, *, name: str | None = None, enabled: bool | None = None,
                   settings: dict | None = None) -> Tenant:
     """Change a tenant's name, Enabled toggle and/or settings (already validated).
@@ -138,10 +153,10 @@ def update_tenant(slug: str, *, name: str | None = None, enabled: bool | None = 
         tenant.settings = settings
     tenant.updated = max(utcnow(), tenant.updated + dt.timedelta(milliseconds=1))
     tenant.save()
-    forget_tokens()
     return tenant
 
 
+@_changes_tokens
 def delete_tenant(slug: str) -> None:
     """Delete a tenant with all its tokens, users, groups and memberships."""
     tenant = get_tenant(slug)
@@ -152,7 +167,6 @@ def delete_tenant(slug: str) -> None:
             # first took this delete's tally row, and a create in the same slot deadlocked.
             Tenant.select(Tenant.id).where(Tenant.id == tenant.id).for_update().execute()
         tenant.delete_instance(recursive=True)
-    forget_tokens()
 
 
 def token_is_current(token: TenantToken, now: dt.datetime | None = None) -> bool:
@@ -300,6 +314,7 @@ def token_state(token: TenantToken, now: dt.datetime | None = None) -> str:
     return "revoked" if token.revoked is not None else "expired"
 
 
+@_changes_tokens
 def revoke_token(slug: str, prefix: str) -> int:
     """Revoke, at once, the tenant's tokens whose display prefix is ``prefix``.
 
@@ -312,9 +327,7 @@ def revoke_token(slug: str, prefix: str) -> int:
             (TenantToken.tenant == tenant.id) & (TenantToken.prefix == prefix))
         if not matching.exists():
             raise TokenNotFound(f"Tenant {slug!r} has no token {prefix!r}.")
-        revoked = (TenantToken.update(revoked=utcnow())
-                   .where((TenantToken.tenant == tenant.id) & (TenantToken.prefix == prefix)
-                          & TenantToken.revoked.is_null())
-                   .execute())
-    forget_tokens()
-    return revoked
+        return (TenantToken.update(revoked=utcnow())
+                .where((TenantToken.tenant == tenant.id) & (TenantToken.prefix == prefix)
+                       & TenantToken.revoked.is_null())
+                .execute())

@@ -505,6 +505,13 @@ def test_an_unchanged_token_row_gives_the_same_instances_and_any_change_here_is_
         assert services.revoke_token(tenant.slug, first.prefix) == 1
         assert services.authenticate(tenant.token) is None
 
+        rotated = services.issue_token(tenant.slug).secret
+        assert services.authenticate(rotated).tenant.slug == tenant.slug
+        newest = services.issue_token(tenant.slug, grace_seconds=0).secret  # the older ones expire now
+        assert services.authenticate(rotated) is None and services.authenticate(newest) is not None
+        services.delete_tenant(tenant.slug)
+        assert services.authenticate(newest) is None
+
 
 def test_a_token_row_changed_elsewhere_is_read_again_once_trusted_long_enough(app, tenant, monkeypatch):
     """Another process's change (here a bare UPDATE, not through tenants.services) reaches

@@ -13,6 +13,7 @@ from __future__ import annotations
 import fcntl
 import os
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import psycopg2
@@ -41,10 +42,20 @@ def _backends(url: str) -> set[tuple[int, str]]:
 
 
 def _terminate(url: str) -> int:
+    """End every session on the database, as a server restart would; returns how many there
+    were, once they are gone (pg_terminate_backend only signals the backends)."""
     name = url.rsplit("/", 1)[-1]
-    with psycopg2.connect(url.rsplit("/", 1)[0] + "/postgres") as admin, admin.cursor() as cursor:
+    admin = psycopg2.connect(url.rsplit("/", 1)[0] + "/postgres")
+    admin.autocommit = True
+    with admin.cursor() as cursor:
         cursor.execute("SELECT COUNT(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = %s", (name,))
         count = cursor.fetchone()[0]
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            cursor.execute("SELECT COUNT(*) FROM pg_stat_activity WHERE datname = %s", (name,))
+            if cursor.fetchone()[0] == 0:
+                break
+            time.sleep(0.01)
     admin.close()
     return count
 

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 from typing import Any
 
-
 from tenants.keys import UnsafeName, check_free_form, check_identifier
 
 from ..errors import InvalidValueError, PayloadTooLargeError

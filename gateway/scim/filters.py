@@ -326,9 +326,7 @@ def _tokens(text: str, fail: Callable[[str], NoReturn]) -> Iterator[_Token]:
                     j += 1
             source = text[i : j + 1]
             value = json.loads(source)
-            try:
-                value.encode("utf-8")
-            except UnicodeEncodeError:
+            if not _is_unicode(value):
                 fail(
                     f"The string at position {i} contains an unpaired UTF-16 surrogate "
                     "(\\uD800-\\uDFFF without its partner), which is not valid Unicode."

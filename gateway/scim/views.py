@@ -7,7 +7,7 @@ never see the slug and never run for an unauthenticated caller.
 
 from __future__ import annotations
 
-from flask import g, request
+from flask import request
 from flask.views import MethodView
 
 from .. import ratelimit
@@ -49,13 +49,19 @@ def _authenticate():
     authenticate_scim_request()
     state = request_globals()
     tenant = state.tenant
-    hooks = state.hooks = current_gateway().extensions["scim_gateway"].for_tenant(
+    hooks = current_gateway().extensions["scim_gateway"].for_tenant(
         tenant.slug, tenant.name, tenant.settings, tenant.updated, operations.lookup_for(tenant)
     )
     ratelimit.check(hooks, tenant.slug)
-    state.scim = operations.RequestContext(tenant=tenant, hooks=hooks, base_url=state.scim_base,
-                                           actor=state.token_prefix, if_match=current_request().if_match or None,
-                                           request_id=state.get("request_id") or "")
+    state.scim = operations.RequestContext(
+        tenant=tenant, hooks=hooks, base_url=state.scim_base, actor=state.token_prefix,
+        if_match=current_request().if_match or None, request_id=state.get("request_id") or "",
+    )
+
+
+def _ctx() -> operations.RequestContext:
+    """The request's SCIM context (tenant, hooks, base URL), made by :func:`_authenticate`."""
+    return request_globals().scim
 
 
 def _document_errors(*codes: int):
@@ -73,11 +79,11 @@ def _document_errors(*codes: int):
 def _projection(kind: ResourceKind) -> Projection:
     """The ``attributes``/``excludedAttributes`` query parameters, for one resource."""
     args = query_args()
-    return operations.projection_for(request_globals().scim, kind, args.get("attributes"), args.get("excludedattributes"))
+    return operations.projection_for(_ctx(), kind, args.get("attributes"), args.get("excludedattributes"))
 
 
 def _created(kind: ResourceKind, resource: dict):
-    location = resource.get("meta", {}).get("location") or kind.location(request_globals().scim_base, resource["id"])
+    location = resource.get("meta", {}).get("location") or kind.location(_ctx().base_url, resource["id"])
     return scim_response(resource, 201, {"Location": location, "ETag": resource.get("meta", {}).get("version", "")})
 
 
@@ -155,7 +161,7 @@ def _register(kind: ResourceKind, request_schema, resource_schema, list_schema) 
                           description=f"A ListResponse page of {kind.endpoint}.")
         @_document_errors(400, 401, 403)
         def get(self):
-            return scim_response(operations.list_resources(request_globals().scim, kind, _list_query()))
+            return scim_response(operations.list_resources(_ctx(), kind, _list_query()))
 
         @blp.doc(summary=f"Create a {kind.name}",
                  requestBody={"required": True,
@@ -165,7 +171,7 @@ def _register(kind: ResourceKind, request_schema, resource_schema, list_schema) 
         @_document_errors(400, 401, 403, 409, 413, 415)
         def post(self):
             body = json_object_body()
-            _, resource = operations.create_resource(request_globals().scim, kind, body, _projection(kind))
+            _, resource = operations.create_resource(_ctx(), kind, body, _projection(kind))
             return _created(kind, resource)
 
     class Item(MethodView):
@@ -174,7 +180,7 @@ def _register(kind: ResourceKind, request_schema, resource_schema, list_schema) 
                           description=f"The {kind.name}.")
         @_document_errors(401, 403, 404)
         def get(self, resource_id):
-            row, resource = operations.get_resource(request_globals().scim, kind, resource_id, _projection(kind))
+            row, resource = operations.get_resource(_ctx(), kind, resource_id, _projection(kind))
             if _not_modified(row):
                 return scim_response(None, 304, {"ETag": resource["meta"]["version"]})
             return _ok(resource)
@@ -187,7 +193,7 @@ def _register(kind: ResourceKind, request_schema, resource_schema, list_schema) 
         @_document_errors(400, 401, 403, 404, 409, 412, 413, 415)
         def put(self, resource_id):
             body = json_object_body()
-            _, resource = operations.replace_resource(request_globals().scim, kind, resource_id, body, _projection(kind))
+            _, resource = operations.replace_resource(_ctx(), kind, resource_id, body, _projection(kind))
             return _ok(resource)
 
         @blp.doc(summary=f"Modify a {kind.name} (PatchOp)",
@@ -200,7 +206,7 @@ def _register(kind: ResourceKind, request_schema, resource_schema, list_schema) 
         @_document_errors(400, 401, 403, 404, 409, 412, 413, 415)
         def patch(self, resource_id):
             body = json_body()
-            row, resource = operations.patch_resource(request_globals().scim, kind, resource_id, body, _projection(kind))
+            row, resource = operations.patch_resource(_ctx(), kind, resource_id, body, _projection(kind))
             if resource is None:
                 return scim_response(None, 204, {"ETag": f'W/"{row.version}"'})
             return _ok(resource)
@@ -209,7 +215,7 @@ def _register(kind: ResourceKind, request_schema, resource_schema, list_schema) 
         @blp.alt_response(204, description="Deleted.", success=True)
         @_document_errors(401, 403, 404, 412)
         def delete(self, resource_id):
-            operations.delete_resource(request_globals().scim, kind, resource_id)
+            operations.delete_resource(_ctx(), kind, resource_id)
             return scim_response(None, 204)
 
     class Search(MethodView):
@@ -220,7 +226,7 @@ def _register(kind: ResourceKind, request_schema, resource_schema, list_schema) 
                           description=f"A ListResponse page of {kind.endpoint}.")
         @_document_errors(400, 401, 403, 413, 415)
         def post(self):
-            return scim_response(operations.list_resources(request_globals().scim, kind, _search_query()))
+            return scim_response(operations.list_resources(_ctx(), kind, _search_query()))
 
     Collection.__name__ = f"{kind.endpoint}Collection"
     Item.__name__ = f"{kind.name}Item"
@@ -259,7 +265,7 @@ class RootSearch(MethodView):
                       success=True, description="A ListResponse mixing Users and Groups (Users first).")
     @_document_errors(400, 401, 403, 413, 415)
     def post(self):
-        return scim_response(operations.search_all(request_globals().scim, [USERS, GROUPS], _search_query()))
+        return scim_response(operations.search_all(_ctx(), [USERS, GROUPS], _search_query()))
 
 
 @blp.route("/ServiceProviderConfig", endpoint="service-provider-config")
@@ -269,7 +275,7 @@ class ServiceProviderConfig(MethodView):
                       success=True, description="The ServiceProviderConfig (RFC 7643 §5).")
     @_document_errors(401, 403)
     def get(self):
-        return scim_response(discovery.service_provider_config(request_globals().scim_base))
+        return scim_response(discovery.service_provider_config(_ctx().base_url))
 
 
 @blp.route("/ResourceTypes", endpoint="resource-types")
@@ -279,7 +285,7 @@ class ResourceTypes(MethodView):
                       success=True, description="A ListResponse of ResourceType resources.")
     @_document_errors(401, 403)
     def get(self):
-        types = discovery.resource_types(g.hooks, request_globals().scim_base)
+        types = discovery.resource_types(_ctx().hooks, _ctx().base_url)
         return scim_response(operations.list_response(len(types), 1, types))
 
 
@@ -293,7 +299,7 @@ class ResourceType(MethodView):
         kind = kind_named(name)
         if kind is None:
             raise NotFoundError(f"No resource type {name!r}.")
-        return scim_response(discovery.resource_type(g.hooks, kind, request_globals().scim_base))
+        return scim_response(discovery.resource_type(_ctx().hooks, kind, _ctx().base_url))
 
 
 @blp.route("/Schemas", endpoint="schemas")
@@ -303,7 +309,7 @@ class Schemas(MethodView):
                       success=True, description="A ListResponse of Schema resources.")
     @_document_errors(401, 403)
     def get(self):
-        schemas = [schema.to_scim(request_globals().scim_base) for schema in discovery.schemas(g.hooks)]
+        schemas = [schema.to_scim(_ctx().base_url) for schema in discovery.schemas(_ctx().hooks)]
         return scim_response(operations.list_response(len(schemas), 1, schemas))
 
 
@@ -314,10 +320,10 @@ class SchemaItem(MethodView):
                       success=True, description="The Schema (RFC 7643 §7).")
     @_document_errors(401, 403, 404)
     def get(self, schema_id):
-        schema = discovery.find_schema(g.hooks, schema_id)
+        schema = discovery.find_schema(_ctx().hooks, schema_id)
         if schema is None:
             raise NotFoundError(f"No schema {schema_id!r}.")
-        return scim_response(schema.to_scim(request_globals().scim_base))
+        return scim_response(schema.to_scim(_ctx().base_url))
 
 
 @blp.route("/Me", endpoint="me")
