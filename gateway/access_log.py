@@ -29,14 +29,13 @@ from an exception's message.
 lines, the gateway's warnings and errors) as one JSON object per line on stderr;
 ``text`` writes them as plain lines; empty (the default of :func:`gateway.app.create_app`)
 installs no handler, so an embedding application's logging decides. ``scim-gateway
-serve`` uses ``json`` unless told otherwise. The JSON formatter is a dozen lines of
-:mod:`json` rather than a dependency (python-json-logger) for one flat object.
+serve`` uses ``json`` unless told otherwise. The JSON formatter is a dozen lines
+(:func:`tenants.json_text.dumps`) rather than a dependency (python-json-logger) for one flat object.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import json
 import logging
 import sys
 import time
@@ -44,6 +43,7 @@ import time
 from flask import Flask
 
 from tenants.audit import admin_actor, token_actor
+from tenants.json_text import dumps
 
 from .flask_app import current_request, request_globals
 from .redact import scrub
@@ -84,7 +84,7 @@ class JsonFormatter(logging.Formatter):
         }
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
-        return scrub(json.dumps(entry, default=str))
+        return scrub(dumps(entry, default=str))
 
 
 def configure(log_format: str) -> None:

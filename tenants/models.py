@@ -23,6 +23,7 @@ from peewee import (
 
 from .clock import utcnow
 from .db import database
+from .json_text import dumps
 
 
 def new_id() -> str:
@@ -36,7 +37,7 @@ class JSONField(TextField):
     def db_value(self, value):
         if value is None:
             return None if self.null else "{}"
-        return json.dumps(value, sort_keys=True, separators=(",", ":"))
+        return dumps(value, sort_keys=True)
 
     def python_value(self, value):
         if value is None:

@@ -136,7 +136,7 @@ def test_serve_writes_one_json_line_per_request_and_no_gunicorn_access_line(tmp_
     finally:
         stop_server(server.process)
     log = server.log.read_text()
-    access = [json.loads(line) for line in log.splitlines() if f'"logger": "{LOGGER}"' in line]
+    access = [json.loads(line) for line in log.splitlines() if f'"logger":"{LOGGER}"' in line]
     for response in sent:
         matching = [line for line in access if line["request_id"] == response.headers["X-Request-ID"]]
         assert len(matching) == 1 and matching[0]["status"] == response.status_code, matching

@@ -160,7 +160,7 @@ def test_no_secret_is_written_anywhere_after_its_one_showing(tmp_path, database_
         f"{TEST_DATABASE} database": database_bytes(database_url),
     }
     # what was searched is the real thing: the log has the access lines, the database the prefixes
-    assert b'"logger": "scim_gateway.access"' in written["server log"]
+    assert b'"logger":"scim_gateway.access"' in written["server log"]
     assert all(token[:TOKEN_PREFIX].encode() in written[f"{TEST_DATABASE} database"] for token in tokens)
     assert len(set(tokens)) == 6 and len(set(keys)) == 2
     for secret, prefix in [(token, TOKEN_PREFIX) for token in tokens] + [(key, KEY_PREFIX) for key in keys]:

@@ -18,6 +18,8 @@ from typing import Any
 
 from flask import Response
 
+from tenants.json_text import dumps
+
 from ..errors import InvalidSyntaxError, InvalidValueError, PayloadTooLargeError, UnsupportedMediaTypeError
 from ..flask_app import app_config, current_request
 
@@ -29,8 +31,7 @@ def scim_response(body: Any = None, status: int = 200, headers: dict | None = No
     """A response with an ``application/scim+json`` body (or none, for 204)."""
     if body is None:
         return Response(status=status, headers=headers)
-    payload = json.dumps(body, ensure_ascii=False, separators=(",", ":"))
-    return Response(payload, status=status, headers=headers, content_type=SCIM_MEDIA_TYPE)
+    return Response(dumps(body), status=status, headers=headers, content_type=SCIM_MEDIA_TYPE)
 
 
 def _depth(value: Any, limit: int) -> int:
