@@ -70,7 +70,8 @@ _INSERT = PreparedInsert(AuditEvent)
 def record(tenant: Tenant | None, actor: str, action: str, resource_type: str, resource_id: str | None,
            summary: dict | None = None, request_id: str | None = None) -> None:
     """Write one audit event (one INSERT, its SQL built once). Call it inside the change's
-    transaction.
+    transaction: on PostgreSQL the INSERT goes with the transaction's next statement or its
+    ``COMMIT`` (no round trip of its own).
 
     :param tenant: the tenant changed (its slug is copied so the row survives it).
     :param actor: ``token:<prefix>``, ``admin:<key name>`` or ``cli``.
@@ -79,7 +80,7 @@ def record(tenant: Tenant | None, actor: str, action: str, resource_type: str, r
     :param summary: what changed, by name (never values or secrets).
     :param request_id: the request's ``X-Request-ID`` (``None`` outside a request).
     """
-    _INSERT.execute(dict(
+    _INSERT.execute_later(dict(
         tenant=tenant.id if tenant is not None else None,
         tenant_slug=tenant.slug if tenant is not None else "",
         time=utcnow(),

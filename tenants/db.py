@@ -32,6 +32,7 @@ from playhouse.db_url import parse as parse_url
 from playhouse.pool import PooledDatabase, PooledPostgresqlDatabase, PooledSqliteDatabase
 
 from .checkpoints import BACKSTOP_PAGES, Checkpointer
+from .statements import SERVER_STATEMENTS, StatementsLost
 
 #: Connections each gateway process keeps open to PostgreSQL (``SCIM_GATEWAY_DB_POOL_SIZE``).
 DEFAULT_POOL_SIZE = 8
@@ -95,8 +96,11 @@ def open_database(url: str, *, pool_size: int | None = None, server_prepare: boo
         return db
     scheme = urlparse(url).scheme
     if scheme in POSTGRES_SCHEMES or scheme in POSTGRES_SCHEMES.values():
+        from .round_trips import BatchingConnection  # psycopg2 is an optional dependency
+
         db = PostgresqlPool(
             **parse_url(url, unquote_user=True, unquote_password=True), autoconnect=False,
+            connection_factory=BatchingConnection,
             max_connections=int(pool_size or DEFAULT_POOL_SIZE),
             stale_timeout=POOL_STALE_TIMEOUT, timeout=POOL_WAIT_TIMEOUT,
         )
@@ -158,7 +162,8 @@ class WriteLock:
 class PostgresqlPool(PooledPostgresqlDatabase):
     """The PostgreSQL pool, without a ``SELECT 1`` round trip on every checkout; with
     ``server_prepare`` its connections run ``server_side`` statements prepared
-    (:mod:`tenants.statements`).
+    (:mod:`tenants.statements`); its transactions send ``BEGIN`` with their first
+    statement and writes nobody reads with the next one (:mod:`tenants.round_trips`).
 
     peewee pings each connection it takes from the pool: a round trip that was 17% of a
     request's CPU in the profile. A server that ends a session (restart, idle timeout,
@@ -176,6 +181,44 @@ class PostgresqlPool(PooledPostgresqlDatabase):
         if self._adapter.txn_status(conn) == self._adapter.txn_idle and not _readable(conn.fileno()):
             return False
         return super()._is_closed(conn)
+
+    def begin(self, isolation_level=None):
+        """Queue ``BEGIN`` (sent at once only with an isolation level of its own)."""
+        if isolation_level is not None or self._isolation_level:
+            return super().begin(isolation_level)
+        self.connection().begin_later()
+        return None
+
+    def commit(self):
+        """``COMMIT``, pending statements in front of it; nothing if the transaction sent nothing.
+
+        A pending ``EXECUTE`` whose statement the session lost raises
+        :class:`~tenants.statements.StatementsLost` here, as it would have when run.
+        """
+        connection = self.connection()
+        if connection.nothing_sent():
+            connection.drop_pending()
+            return None
+        try:
+            return super().commit()
+        except Exception as error:
+            if SERVER_STATEMENTS.lost(connection, error):
+                raise StatementsLost(f"COMMIT: {error}") from error
+            raise
+
+    def rollback(self):
+        """``ROLLBACK``, dropping pending writes; nothing if the server never saw a ``BEGIN``."""
+        if self.connection().drop_pending():
+            return super().rollback()
+        return None
+
+    def execute_later(self, sql: str, params=()) -> None:
+        """Run ``sql`` as part of the open transaction, sent with its next statement or its
+        ``COMMIT``; its result is never read. At once outside a transaction."""
+        if self.in_transaction():
+            self.connection().queue(sql, params)
+        else:
+            self.execute_sql(sql, params)
 
 
 def _readable(fd: int) -> bool:
@@ -241,6 +284,16 @@ def _forget_inherited_connections() -> None:
 
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_forget_inherited_connections)
+
+
+def execute_later(sql: str, params=()) -> None:
+    """Run a write whose result is never read: on PostgreSQL, inside a transaction, it goes
+    with the transaction's next statement (:mod:`tenants.round_trips`); elsewhere at once."""
+    db = database.obj
+    if isinstance(db, PostgresqlPool):
+        db.execute_later(sql, params)
+    else:
+        db.execute_sql(sql, params)
 
 
 def is_sqlite() -> bool:

@@ -24,18 +24,12 @@ one-row INSERTs (a user, a group, an audit event), whose values it converts itse
 
 from __future__ import annotations
 
-import os
 from typing import Any, Callable
 
 from peewee import BaseQuery, Model, Value
 
-from .db import database
-from .statements import ServerStatements
-
-#: PostgreSQL statements prepared per pooled connection (``server_side=True``, tenants.statements).
-SERVER_STATEMENTS = ServerStatements()
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=SERVER_STATEMENTS.after_fork)
+from .db import database, execute_later
+from .statements import SERVER_STATEMENTS
 
 _STRING = "\x00prepared-{}\x00"
 _INTEGER_BASE = -(2 ** 62)
@@ -121,11 +115,23 @@ class Prepared:
 
     def execute(self, *args):
         """Execute with ``args``; the driver's own cursor (rows as the driver returns them)."""
-        _, sql, slots = self._template(args)
-        params = [_bind(args, value) if kind == "arg" else value for kind, value in slots]
+        sql, params = self._bound(args)
         if self.server_side and getattr(database.obj, "server_prepare", False):
             return SERVER_STATEMENTS.execute(database.obj, sql, params)
         return database.obj.execute_sql(sql, params)
+
+    def execute_later(self, *args) -> None:
+        """Execute with ``args`` as a write whose result is never read: on PostgreSQL inside
+        a transaction it goes with the transaction's next statement (:func:`tenants.db.execute_later`)."""
+        sql, params = self._bound(args)
+        if self.server_side and getattr(database.obj, "server_prepare", False):
+            SERVER_STATEMENTS.execute_later(database.obj, sql, params)
+        else:
+            execute_later(sql, params)
+
+    def _bound(self, args: tuple) -> tuple[str, list]:
+        _, sql, slots = self._template(args)
+        return sql, [_bind(args, value) if kind == "arg" else value for kind, value in slots]
 
 
 class _PerColumns:
@@ -142,9 +148,10 @@ class _PerColumns:
         """The query for ``assignments`` ({field: bound value}); ``args`` are every argument."""
         raise NotImplementedError
 
-    def _execute(self, names: tuple[str, ...], values: dict[str, Any], *extra):
+    def _execute(self, names: tuple[str, ...], values: dict[str, Any], *extra, later: bool = False):
         """Run the statement of columns ``names`` with ``values`` (the model's values by
-        field name) and ``extra`` arguments after them; the driver's cursor."""
+        field name) and ``extra`` arguments after them; the driver's cursor. ``later``: a
+        write whose result is never read (:meth:`Prepared.execute_later`), ``None``."""
         prepared = self._by_columns.get(names)
         if prepared is None:
             fields = [self.model._meta.fields[name] for name in names]
@@ -153,7 +160,10 @@ class _PerColumns:
                 {field: Value(arg, converter=False) for field, arg in zip(fields, args)}, args), server_side=True)
             prepared = self._by_columns[names] = (fields, statement)
         fields, statement = prepared
-        return statement.execute(*[field.db_value(values[field.name]) for field in fields], *extra)
+        arguments = [field.db_value(values[field.name]) for field in fields]
+        if later:
+            return statement.execute_later(*arguments, *extra)
+        return statement.execute(*arguments, *extra)
 
 
 class PreparedInsert(_PerColumns):
@@ -182,6 +192,11 @@ class PreparedInsert(_PerColumns):
         Returns whether the row was inserted (False: its ``unless_taken`` values are taken).
         """
         return self._execute(tuple(values), values).rowcount == 1
+
+    def execute_later(self, values: dict[str, Any]) -> None:
+        """INSERT one row as :meth:`execute` does, as a write whose result is never read: on
+        PostgreSQL it goes with the transaction's next statement (:mod:`tenants.round_trips`)."""
+        self._execute(tuple(values), values, later=True)
 
     def save(self, row: Model) -> bool:
         """INSERT a new ``row`` (every value it holds, defaults included) and mark it saved,

@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import re
 import threading
 import weakref
@@ -106,21 +107,41 @@ class ServerStatements:
         try:
             return self._run(db, connection, held, name, execute, sql, params)
         except Exception as error:
-            if _pgcode(error) not in _FORGOTTEN:
+            if not self.lost(connection, error):
                 raise
-            held.clear()  # the session lost its statements (or this one's plan): prepare again
             if connection.get_transaction_status() != _IDLE:
                 raise StatementsLost(f"{name}: {error}") from error
             _deallocate(connection, name)  # a statement with a stale plan is still held under that name
         return self._run(db, connection, held, name, execute, sql, params)
 
-    def _run(self, db, connection, held: set[str], name: str, execute: str, sql: str, params: list):
-        """EXECUTE ``name``, preparing it first if ``connection`` does not hold it (plain SQL if refused)."""
+    def execute_later(self, db, sql: str, params: list) -> None:
+        """As :meth:`execute`, for a write whose result is never read: prepared now if need
+        be, its ``EXECUTE`` sent with the transaction's next statement (``db.execute_later``)."""
+        if sql in self._refused:
+            db.execute_later(sql, params)
+            return
+        connection = db.connection()
+        name, execute = self._name(sql, len(params))
+        self._run(db, connection, self._held_by(connection), name, execute, sql, params, db.execute_later)
+
+    def lost(self, connection, error: BaseException) -> bool:
+        """True if ``error`` says ``connection``'s session lost a statement (or its plan);
+        then every statement is prepared again when next used."""
+        if _pgcode(error) not in _FORGOTTEN:
+            return False
+        self._held_by(connection).clear()
+        return True
+
+    def _run(self, db, connection, held: set[str], name: str, execute: str, sql: str, params: list,
+             run=None):
+        """EXECUTE ``name`` with ``run`` (default ``db.execute_sql``), preparing it first if
+        ``connection`` does not hold it (plain SQL if refused)."""
+        run = run or db.execute_sql
         if name not in held:
             if not self._prepare(connection, name, sql):
-                return db.execute_sql(sql, params)
+                return run(sql, params)
             held.add(name)
-        return db.execute_sql(execute, params)
+        return run(execute, params)
 
     def plain(self, sql: str) -> str:
         """The SQL that ``sql`` runs: for an ``EXECUTE`` of one of these statements (as peewee's
@@ -157,7 +178,7 @@ class ServerStatements:
         """
         import psycopg2
 
-        in_transaction = connection.get_transaction_status() != _IDLE
+        in_transaction = connection.in_transaction()
         try:
             with connection.cursor() as cursor:
                 if in_transaction:
@@ -191,6 +212,12 @@ class ServerStatements:
     def after_fork(self) -> None:
         """In a forked child: a lock the parent's other threads held at fork time is not held."""
         self._lock = threading.Lock()
+
+
+#: The process's record of what each pooled connection prepared (used by tenants.prepared).
+SERVER_STATEMENTS = ServerStatements()
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=SERVER_STATEMENTS.after_fork)
 
 
 def _deallocate(connection, name: str) -> None:

@@ -24,6 +24,7 @@ from playhouse.pool import PooledSqliteDatabase, PooledPostgresqlDatabase
 from gateway.app import create_app
 from tenants import db as tenant_db
 from tenants.db import close_pool, database, open_database
+from tenants.round_trips import BatchingConnection
 
 from tenants import services
 
@@ -78,7 +79,7 @@ def test_postgresql_urls_get_a_pool(scheme):
     assert db._stale_timeout == tenant_db.POOL_STALE_TIMEOUT and db._wait_timeout == tenant_db.POOL_WAIT_TIMEOUT
     assert db.database == "gateway"
     assert db.connect_params == {"user": "scim", "password": "p@ss", "host": "db.example.com", "port": 6432,
-                                 "sslmode": "require"}
+                                 "sslmode": "require", "connection_factory": BatchingConnection}
     assert open_database(f"{scheme}://db.example.com/gateway", pool_size=3)._max_connections == 3
 
 
@@ -624,6 +625,7 @@ def test_deleting_a_tenant_locks_it_before_its_users_so_a_concurrent_create_cann
         deleting.result(timeout=30)
     creator.close()
     assert waiting is not None, "the delete never waited for the open create"
+    waiting = waiting.removeprefix("BEGIN; ")  # the transaction's BEGIN goes with its first statement
     assert waiting.startswith('SELECT "t1"."id" FROM "tenant"') and "FOR UPDATE" in waiting, waiting
     with app.app_context(), database.connection_context():
         assert (Tenant.select().count(), User.select().count(), UserTally.select().count()) == (0, 0, 0)

@@ -1,0 +1,133 @@
+"""PostgreSQL: ``BEGIN`` and writes nobody reads ride with the next statement (tenants.round_trips).
+
+These tests make their own PostgreSQL database, so they run in both halves of CI. They
+record every message the pool's connections send (what the server receives, values
+quoted) and check the round trips of SCIM writes, what a transaction that sent nothing
+costs, and that a failure of a pending statement still undoes its whole transaction.
+"""
+
+from __future__ import annotations
+
+import pytest
+from peewee import IntegrityError
+
+from gateway.app import create_app
+from tenants import services
+from tenants.db import close_pool, database, execute_later
+from tenants.models import AuditEvent, User
+from tenants.prepared import Prepared
+from tenants.round_trips import BatchingCursor
+from tenants.statements import StatementsLost
+
+from .conftest import Scim, TenantCredentials
+
+
+@pytest.fixture
+def sent(monkeypatch) -> list[str]:
+    """Every message the pooled connections send from now on, as text."""
+    messages: list[str] = []
+    execute = BatchingCursor.execute
+
+    def recording(cursor, query, vars=None):
+        pending = b"; ".join([*cursor.connection.pending, cursor.mogrify(query, vars)])
+        messages.append(pending.decode())
+        return execute(cursor, query, vars)
+
+    monkeypatch.setattr(BatchingCursor, "execute", recording)
+    return messages
+
+
+@pytest.fixture
+def scim(postgres_database_url, monkeypatch) -> Scim:
+    monkeypatch.setattr(services, "TRUST_SECONDS", 60)  # the token's row is read once: writes alone are counted
+    app = create_app({"TESTING": True, "DATABASE_URL": postgres_database_url, "DB_POOL_SIZE": 1})
+    with database.connection_context():
+        _, token = services.create_tenant("acme")
+    client = Scim(app.test_client(), TenantCredentials("acme", token.secret))
+    client.create_user("warm@example.com")  # every statement of a create prepared once
+    yield client
+    close_pool()
+
+
+def test_a_create_is_two_round_trips_and_a_patch_three(scim, sent):
+    user = scim.create_user("ann@example.com")
+    begin, commit = sent
+    assert begin.startswith("BEGIN; EXECUTE scimgw_") and "'ann@example.com'" in begin
+    assert commit.startswith("EXECUTE scimgw_") and "'create', 'User'" in commit and commit.endswith("; COMMIT")
+    for given in ("Anne", "Ann"):  # the first PATCH prepares its statements, the second is counted
+        sent.clear()
+        renamed = scim.patch(f"/Users/{user['id']}", [{"op": "replace", "path": "name.givenName", "value": given}])
+        assert renamed.status_code == 200 and renamed.get_json()["name"]["givenName"] == given
+    select, update, commit = sent
+    assert select.startswith("BEGIN; EXECUTE") and update.startswith("EXECUTE") and "'Ann'" in update
+    assert "'patch', 'User'" in commit and commit.endswith("; COMMIT")
+    with database.connection_context():
+        events = [(event.action, event.resource_id) for event in AuditEvent.select().order_by(AuditEvent.id)]
+    assert events[-3:] == [("create", user["id"]), ("patch", user["id"]), ("patch", user["id"])]
+
+
+def test_a_refused_write_sends_no_audit_event(scim, sent):
+    assert scim.post("/Users", {"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+                                "userName": "WARM@example.com"}).status_code == 409
+    assert not any("audit" in message or "'create', 'User'" in message for message in sent)
+    assert sent[-1] == "ROLLBACK"
+    with database.connection_context():
+        assert AuditEvent.select().where(AuditEvent.action == "create").count() == 1  # the warm-up's
+
+
+def test_a_transaction_that_sent_nothing_ends_without_a_round_trip(scim, sent):
+    with database.connection_context():
+        with database.atomic():
+            pass
+        with pytest.raises(ZeroDivisionError), database.atomic():
+            1 / 0
+        assert sent == []
+        assert database.connection().get_transaction_status() == 0  # idle: nothing began on the server
+
+
+def test_a_pending_write_goes_with_commit_and_is_dropped_by_rollback(scim, sent):
+    insert = ("INSERT INTO audit_event (tenant_slug, time, actor, action, resource_type, summary) "
+              "VALUES (%s, now(), 'test', %s, 'Test', '{}')")
+    with database.connection_context():
+        with database.atomic():
+            execute_later(insert, ["acme", "kept"])
+            assert sent == []
+        assert sent == [f"BEGIN; {insert % (repr('acme'), repr('kept'))}; COMMIT"]
+        with pytest.raises(ZeroDivisionError), database.atomic():
+            database.execute_sql("SELECT 1")
+            execute_later(insert, ["acme", "dropped"])
+            1 / 0
+        assert sent[-1] == "ROLLBACK"
+        execute_later(insert, ["acme", "alone"])  # outside a transaction: at once
+        assert sent[-1].endswith("'alone', 'Test', '{}')")
+        actions = {action for action, in AuditEvent.select(AuditEvent.action).where(AuditEvent.resource_type == "Test")
+                   .tuples()}
+    assert actions == {"kept", "alone"}
+
+
+def test_a_failing_pending_write_undoes_its_transaction(scim):
+    with database.connection_context():
+        with pytest.raises(IntegrityError), database.atomic():
+            User.update(given_name="Changed").where(User.user_name == "warm@example.com").execute()
+            execute_later("INSERT INTO audit_event (tenant_slug, time, actor, action, resource_type, summary) "
+                          "VALUES (NULL, now(), 'test', 'x', 'Test', '{}')", ())  # tenant_slug is NOT NULL
+        assert database.connection().get_transaction_status() == 0
+        assert User.get(User.user_name == "warm@example.com").given_name != "Changed"
+        assert AuditEvent.select().where(AuditEvent.resource_type == "Test").count() == 0
+
+
+def test_a_pending_statement_the_session_lost_is_statements_lost_at_commit(scim):
+    """The session lost its statements after the process prepared them: the pending
+    ``EXECUTE`` fails with ``COMMIT``, as :class:`StatementsLost`; run again, it is prepared afresh."""
+    note = Prepared(lambda action: AuditEvent.insert(tenant_slug="acme", actor="test", action=action,
+                                                     resource_type="Test", summary={}), server_side=True)
+    with database.connection_context():
+        note.execute("first")
+        database.execute_sql("DEALLOCATE ALL")
+        with pytest.raises(StatementsLost), database.atomic():
+            note.execute_later("lost")
+        with database.atomic():
+            note.execute_later("again")
+        actions = [action for action, in AuditEvent.select(AuditEvent.action)
+                   .where(AuditEvent.resource_type == "Test").order_by(AuditEvent.id).tuples()]
+    assert actions == ["first", "again"]
