@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import logging
 import os
 import select
 import threading
@@ -43,6 +44,8 @@ POOL_WAIT_TIMEOUT = 10
 POSTGRES_SCHEMES = {"postgres": "postgres+pool", "postgresql": "postgresql+pool"}
 
 database = DatabaseProxy()
+#: peewee's query log: a statement sent later is logged when queued.
+_QUERY_LOG = logging.getLogger("peewee")
 
 SQLITE_PRAGMAS = {  # in order: busy_timeout first, so that switching to WAL waits for a lock too
     "busy_timeout": 10_000,
@@ -216,6 +219,7 @@ class PostgresqlPool(PooledPostgresqlDatabase):
         """Run ``sql`` as part of the open transaction, sent with its next statement or its
         ``COMMIT``; its result is never read. At once outside a transaction."""
         if self.in_transaction():
+            _QUERY_LOG.debug((sql, params))  # logged now, as peewee logs what it runs
             self.connection().queue(sql, params)
         else:
             self.execute_sql(sql, params)

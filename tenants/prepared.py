@@ -230,6 +230,16 @@ class PreparedUpdate(_PerColumns):
         row._dirty.clear()  # peewee's own record of unsaved fields (Model.save clears it too)
         return updated
 
+    def save_later(self, row: Model) -> None:
+        """As :meth:`save`, for a row whose update cannot be refused (locked by this
+        transaction, no UNIQUE column changed) and whose count is not needed: on PostgreSQL
+        the UPDATE goes with the transaction's next statement (:mod:`tenants.round_trips`)."""
+        key = self.model._meta.primary_key.name
+        names = tuple(sorted(field.name for field in row.dirty_fields if field.name != key))
+        if names:
+            self._execute(names, row.__data__, row.get_id(), later=True)
+        row._dirty.clear()
+
 
 def _hashable(value: Any) -> bool:
     return isinstance(value, (str, int, type(None)))

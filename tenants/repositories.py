@@ -78,7 +78,7 @@ def members_changed(group_ids: Iterable[str]) -> None:
     for chunk in chunks(sorted(set(group_ids))):
         if not is_sqlite():
             _LOCK_GROUPS.execute(chunk)
-        _BUMP_GROUPS.execute(chunk, now)
+        _BUMP_GROUPS.execute_later(chunk, now)  # locked: on PostgreSQL it goes with the next statement
 
 
 def _as_stored(row):
@@ -263,7 +263,7 @@ class _Repository:
                 setattr(row, name, value)
         self.touch(row)
         if self.unique_column + "_key" not in row._dirty:  # not renamed: no UNIQUE index can object
-            self.save_changes(row)
+            self.save_changes_later(row)
             return _as_stored(row)
         # Renamed. On PostgreSQL in a savepoint, so that after the violation the transaction
         # can still ask why (it refuses queries in an aborted transaction). SQLite undoes
@@ -284,6 +284,12 @@ class _Repository:
         """UPDATE only the columns of ``row`` set since it was read (SQL built once per set)."""
         self._update.save(row)
 
+    def save_changes_later(self, row) -> None:
+        """As :meth:`save_changes` when no UNIQUE column of ``row`` changed, so the UPDATE
+        cannot be refused for a duplicate: on PostgreSQL it goes with the transaction's
+        next statement (:mod:`tenants.round_trips`)."""
+        self._update.save_later(row)
+
     @staticmethod
     def touch(row) -> None:
         """Mark ``row`` changed: a new version and lastModified (saved by the caller)."""
@@ -291,8 +297,9 @@ class _Repository:
         row.last_modified = utcnow()
 
     def delete(self, row) -> None:
-        """Delete ``row`` (memberships go with it by ON DELETE CASCADE and explicitly)."""
-        self._delete_by_id.execute(row.id)
+        """Delete ``row`` (memberships go with it by ON DELETE CASCADE and explicitly); on
+        PostgreSQL the DELETE goes with the transaction's next statement."""
+        self._delete_by_id.execute_later(row.id)
 
 
 class UserRepository(_Repository):
@@ -336,7 +343,7 @@ class UserRepository(_Repository):
     def _leave_groups(self, row) -> None:
         """Remove the user's memberships, bumping each group's version (:func:`members_changed`)."""
         members_changed(group_id for (group_id,) in _GROUPS_OF_USER.execute(row.id))
-        _LEAVE_GROUPS.execute(row.id)
+        _LEAVE_GROUPS.execute_later(row.id)
 
     def delete(self, row) -> None:
         """Delete a user with its memberships, roles and permissions (ON DELETE CASCADE)."""
@@ -441,7 +448,7 @@ class GroupRepository(_Repository):
 
     def delete(self, row) -> None:
         """Delete a group and its memberships."""
-        _EMPTY_GROUP.execute(row.id)
+        _EMPTY_GROUP.execute_later(row.id)
         super().delete(row)
 
     def members(self, group_ids: Iterable[str]) -> dict[str, list[tuple[str, str]]]:
@@ -483,7 +490,7 @@ class GroupRepository(_Repository):
         if found != new:
             raise UnknownMembers(new - found)
         for chunk in chunks(sorted(new)):
-            _INSERT_MEMBERS.execute(group.id, chunk, [members[user_id] for user_id in chunk])
+            _INSERT_MEMBERS.execute_later(group.id, chunk, [members[user_id] for user_id in chunk])
         statistics.added(Membership._meta.table_name, len(new))
         return new
 

@@ -49,7 +49,7 @@ def scim(postgres_database_url, monkeypatch) -> Scim:
     close_pool()
 
 
-def test_a_create_is_two_round_trips_and_a_patch_three(scim, sent):
+def test_a_create_is_two_round_trips_and_so_is_a_patch(scim, sent):
     user = scim.create_user("ann@example.com")
     begin, commit = sent
     assert begin.startswith("BEGIN; EXECUTE scimgw_") and "'ann@example.com'" in begin
@@ -58,8 +58,8 @@ def test_a_create_is_two_round_trips_and_a_patch_three(scim, sent):
         sent.clear()
         renamed = scim.patch(f"/Users/{user['id']}", [{"op": "replace", "path": "name.givenName", "value": given}])
         assert renamed.status_code == 200 and renamed.get_json()["name"]["givenName"] == given
-    select, update, commit = sent
-    assert select.startswith("BEGIN; EXECUTE") and update.startswith("EXECUTE") and "'Ann'" in update
+    select, commit = sent  # the UPDATE of the locked row goes with the audit INSERT and COMMIT
+    assert select.startswith("BEGIN; EXECUTE") and "'Ann'" in commit
     assert "'patch', 'User'" in commit and commit.endswith("; COMMIT")
     with database.connection_context():
         events = [(event.action, event.resource_id) for event in AuditEvent.select().order_by(AuditEvent.id)]
@@ -131,3 +131,23 @@ def test_a_pending_statement_the_session_lost_is_statements_lost_at_commit(scim)
         actions = [action for action, in AuditEvent.select(AuditEvent.action)
                    .where(AuditEvent.resource_type == "Test").order_by(AuditEvent.id).tuples()]
     assert actions == ["first", "again"]
+
+
+def test_membership_writes_and_a_delete_go_with_commit(scim, sent):
+    ann, bob = scim.create_user("ann@example.com"), scim.create_user("bob@example.com")
+    group = scim.create_group("Staff")
+    for member in (ann, bob):  # the first PATCH prepares its statements, the second is counted
+        sent.clear()
+        added = scim.patch(f"/Groups/{group['id']}", [{"op": "add", "path": "members", "value": [{"value": member["id"]}]}])
+        assert added.status_code == 200
+    commits = [message for message in sent if message.endswith("COMMIT")]
+    assert len(commits) == 1 and 'INSERT INTO "membership"' in commits[0] and "'members_added', 'Group'" in commits[0]
+    assert not {"BEGIN", "COMMIT"} & set(sent)  # never a round trip of its own
+    version = scim.get(f"/Groups/{group['id']}").get_json()["meta"]["version"]
+    sent.clear()
+    assert scim.delete(f"/Users/{ann['id']}").status_code == 204
+    assert any('DELETE FROM "membership"' in message for message in sent)
+    assert "'delete', 'User'" in sent[-1] and sent[-1].endswith("; COMMIT") and "COMMIT" not in sent
+    after = scim.get(f"/Groups/{group['id']}").get_json()
+    assert [member["value"] for member in after["members"]] == [bob["id"]] and after["meta"]["version"] != version
+    assert scim.get(f"/Users/{ann['id']}").status_code == 404

@@ -441,7 +441,7 @@ def patch_resource(ctx: RequestContext, kind: ResourceKind, resource_id: str, bo
                 action = _store(ctx, kind, repository, row, doc, action)
             elif added_ids or removed:
                 repository.touch(row)
-                repository.save_changes(row)
+                repository.save_changes_later(row)  # locked FOR UPDATE above, no name changed
             disabled = _members_removed(ctx, row, removed)
             changed = _changed_keys(current, change.document) if change.changed else []
             logged = action
