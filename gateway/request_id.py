@@ -2,7 +2,7 @@
 
 A client's ``X-Request-ID`` is kept when it is 1-64 characters of ``[A-Za-z0-9._-]``
 (so a load balancer's or an identity provider's id follows the request through); anything
-else is replaced by a new uuid4 hex, and so is a value holding ``scimgw_``, the start of
+else is replaced by a new id (32 random hex digits, as a uuid4's hex), and so is a value holding ``scimgw_``, the start of
 every token and admin key: a secret pasted into the wrong header is never echoed, logged
 or written to the audit log. The id is in ``g.request_id`` for the whole request
 and in the response header of every answer, errors and 404s included. Log records get it
@@ -12,8 +12,8 @@ as ``record.request_id`` (``-`` outside a request) through :class:`RequestIdFilt
 from __future__ import annotations
 
 import logging
+import os
 import re
-import uuid
 
 from flask import Flask, has_request_context
 from flask.logging import default_handler
@@ -27,8 +27,8 @@ _VALID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 
 
 def new_id() -> str:
-    """A fresh request id."""
-    return uuid.uuid4().hex
+    """A fresh request id: 128 random bits as hex (``uuid4().hex`` cost 4x more for 122)."""
+    return os.urandom(16).hex()
 
 
 def accept(value: str | None) -> str:

@@ -27,7 +27,7 @@ import threading
 import weakref
 from urllib.parse import urlparse
 
-from peewee import Database, DatabaseProxy, SqliteDatabase
+from peewee import Database, DatabaseProxy, InterfaceError, InternalError, SqliteDatabase
 from playhouse.db_url import connect as connect_url
 from playhouse.db_url import parse as parse_url
 from playhouse.pool import PooledDatabase, PooledPostgresqlDatabase, PooledSqliteDatabase
@@ -181,27 +181,49 @@ class PostgresqlPool(PooledPostgresqlDatabase):
     def _is_closed(self, conn):
         if conn.closed:
             return True
+        if conn.pending:  # left in a transaction: never handed out again
+            return True
         if self._adapter.txn_status(conn) == self._adapter.txn_idle and not _readable(conn.fileno()):
             return False
         return super()._is_closed(conn)
+
+    def _open_connection(self):
+        """This thread's connection; never opens one (as peewee's own ``cursor()`` with autoconnect off)."""
+        if self.is_closed():
+            raise InterfaceError("Error, database connection not opened.")
+        return self._state.conn
+
+    def execute_sql(self, sql, params=None):
+        """peewee's ``execute_sql``; an error saying the session lost a prepared statement makes
+        every statement be prepared again, and inside a transaction is :class:`StatementsLost`."""
+        try:
+            return super().execute_sql(sql, params)
+        except Exception as error:
+            connection = self._state.conn
+            if connection is not None and SERVER_STATEMENTS.lost(connection, error) and connection.failed():
+                raise StatementsLost(f"{error}") from error
+            raise
 
     def begin(self, isolation_level=None):
         """Queue ``BEGIN`` (sent at once only with an isolation level of its own)."""
         if isolation_level is not None or self._isolation_level:
             return super().begin(isolation_level)
-        self.connection().begin_later()
+        self._open_connection().begin_later()
         return None
 
     def commit(self):
         """``COMMIT``, pending statements in front of it; nothing if the transaction sent nothing.
 
         A pending ``EXECUTE`` whose statement the session lost raises
-        :class:`~tenants.statements.StatementsLost` here, as it would have when run.
+        :class:`~tenants.statements.StatementsLost` here, as it would have when run; a
+        transaction aborted by an earlier error raises rather than being rolled back silently.
         """
-        connection = self.connection()
+        connection = self._open_connection()
         if connection.nothing_sent():
             connection.drop_pending()
             return None
+        if connection.failed():
+            raise InternalError("The transaction was aborted by an earlier error; nothing was committed.")
         try:
             return super().commit()
         except Exception as error:
@@ -211,7 +233,7 @@ class PostgresqlPool(PooledPostgresqlDatabase):
 
     def rollback(self):
         """``ROLLBACK``, dropping pending writes; nothing if the server never saw a ``BEGIN``."""
-        if self.connection().drop_pending():
+        if self._open_connection().drop_pending():
             return super().rollback()
         return None
 
@@ -220,7 +242,7 @@ class PostgresqlPool(PooledPostgresqlDatabase):
         ``COMMIT``; its result is never read. At once outside a transaction."""
         if self.in_transaction():
             _QUERY_LOG.debug((sql, params))  # logged now, as peewee logs what it runs
-            self.connection().queue(sql, params)
+            self._open_connection().queue(sql, params)
         else:
             self.execute_sql(sql, params)
 

@@ -231,9 +231,9 @@ class PreparedUpdate(_PerColumns):
         return updated
 
     def save_later(self, row: Model) -> None:
-        """As :meth:`save`, for a row whose update cannot be refused (locked by this
-        transaction, no UNIQUE column changed) and whose count is not needed: on PostgreSQL
-        the UPDATE goes with the transaction's next statement (:mod:`tenants.round_trips`)."""
+        """As :meth:`save`, for an update no constraint can refuse (no UNIQUE column changed)
+        whose count is not needed: on PostgreSQL the UPDATE goes with the transaction's next
+        statement (:mod:`tenants.round_trips`)."""
         key = self.model._meta.primary_key.name
         names = tuple(sorted(field.name for field in row.dirty_fields if field.name != key))
         if names:

@@ -12,14 +12,22 @@ error): a create is ``BEGIN; EXECUTE <user insert>(...)`` and then
 - A transaction whose ``BEGIN`` is still pending has sent nothing, so its ``COMMIT`` and
   ``ROLLBACK`` send nothing either (:class:`tenants.db.PostgresqlPool` queues ``BEGIN``
   and ends transactions so; its ``execute_later`` queues a write).
-- ``ROLLBACK`` drops pending writes: they belong to the transaction it undoes.
+- ``ROLLBACK`` drops pending writes: they belong to the transaction it undoes; so does
+  ``ROLLBACK TO SAVEPOINT`` (the ``SAVEPOINT`` took everything queued before it along).
+- A ``COMMIT`` of a transaction that is aborted already (a caller caught a statement's
+  error and went on) raises, instead of PostgreSQL's silent ``ROLLBACK``.
 - A pending statement's values are quoted by psycopg2 when it is queued
   (``cursor.mogrify``), as ``execute`` would quote them.
+- Only ``cursor.execute`` carries pending statements (not ``executemany``, ``copy_*`` or
+  named cursors, which the gateway does not use).
 - An error of a pending statement (a broken constraint, a prepared statement the session
   lost) is raised by the statement it was sent with, or by ``COMMIT``; the transaction
-  fails as a whole, as it would have at once, and is rolled back. A prepared statement
-  the session lost is :class:`tenants.statements.StatementsLost` also when ``COMMIT``
-  meets it, so a SCIM write is run again as before.
+  fails as a whole, as it would have at once, and is rolled back. It can also surface at
+  a ``SAVEPOINT``, inside a caller's ``except`` for that savepoint's own errors, which is
+  why only writes that cannot fail on their own (an audit event, rows already checked
+  and locked) are queued. A prepared statement the session lost is
+  :class:`tenants.statements.StatementsLost` whichever statement meets it, so a SCIM write
+  is run again as before.
 - Outside a transaction nothing waits: ``execute_later`` runs the statement at once
   (autocommit), as it does on every database but PostgreSQL.
 
@@ -32,6 +40,7 @@ from __future__ import annotations
 import psycopg2.extensions
 
 BEGIN = b"BEGIN"
+ROLLBACK_TO = "ROLLBACK TO SAVEPOINT"
 
 
 class BatchingCursor(psycopg2.extensions.cursor):
@@ -40,6 +49,11 @@ class BatchingCursor(psycopg2.extensions.cursor):
     def execute(self, query, vars=None):
         pending = self.connection.pending
         if not pending:
+            return super().execute(query, vars)
+        if isinstance(query, str) and query.startswith(ROLLBACK_TO):
+            # Everything before the savepoint went out with its SAVEPOINT: what is pending
+            # was queued inside it, and is undone unsent.
+            pending.clear()
             return super().execute(query, vars)
         text = b"; ".join([*pending, self.mogrify(query, vars)])
         pending.clear()  # sent, whatever the answer: an error ends the transaction
@@ -53,6 +67,10 @@ class BatchingConnection(psycopg2.extensions.connection):
         super().__init__(*args, **kwargs)
         self.pending: list[bytes] = []
         self.cursor_factory = BatchingCursor
+
+    def failed(self) -> bool:
+        """True if the open transaction is aborted: a statement of it failed."""
+        return self.get_transaction_status() == psycopg2.extensions.TRANSACTION_STATUS_INERROR
 
     def in_transaction(self) -> bool:
         """True inside a transaction, also one whose ``BEGIN`` has not been sent yet."""

@@ -46,6 +46,8 @@ import re
 import threading
 import weakref
 
+from peewee import __exception_wrapper__
+
 log = logging.getLogger(__name__)
 
 _PLACEHOLDER = re.compile(r"%%|%s")
@@ -117,6 +119,9 @@ class ServerStatements:
     def execute_later(self, db, sql: str, params: list) -> None:
         """As :meth:`execute`, for a write whose result is never read: prepared now if need
         be, its ``EXECUTE`` sent with the transaction's next statement (``db.execute_later``)."""
+        if not db.in_transaction():
+            self.execute(db, sql, params)
+            return
         if sql in self._refused:
             db.execute_later(sql, params)
             return
@@ -179,10 +184,11 @@ class ServerStatements:
         import psycopg2
 
         in_transaction = connection.in_transaction()
+        if in_transaction:  # its errors are those of writes queued before it, never this statement's
+            with __exception_wrapper__, connection.cursor() as cursor:
+                cursor.execute("SAVEPOINT scimgw_prepare")
         try:
             with connection.cursor() as cursor:
-                if in_transaction:
-                    cursor.execute("SAVEPOINT scimgw_prepare")
                 try:
                     try:
                         cursor.execute(f"PREPARE {name} AS {numbered(sql)}")

@@ -9,15 +9,23 @@ costs, and that a failure of a pending statement still undoes its whole transact
 from __future__ import annotations
 
 import pytest
-from peewee import IntegrityError
+from peewee import IntegrityError, InterfaceError, InternalError, ProgrammingError
 
 from gateway.app import create_app
 from tenants import services
 from tenants.db import close_pool, database, execute_later
-from tenants.models import AuditEvent, User
-from tenants.prepared import Prepared
+from tenants.models import AuditEvent, Tenant, User
+from tenants.prepared import SERVER_STATEMENTS, Prepared
 from tenants.round_trips import BatchingCursor
 from tenants.statements import StatementsLost
+
+INSERT_EVENT = ("INSERT INTO audit_event (tenant_slug, time, actor, action, resource_type, summary) "
+                "VALUES (%s, now(), 'test', %s, 'Test', '{}')")
+
+
+def _test_events() -> list[str]:
+    return [action for action, in AuditEvent.select(AuditEvent.action).where(AuditEvent.resource_type == "Test")
+            .order_by(AuditEvent.id).tuples()]
 
 from .conftest import Scim, TenantCredentials
 
@@ -29,9 +37,10 @@ def sent(monkeypatch) -> list[str]:
     execute = BatchingCursor.execute
 
     def recording(cursor, query, vars=None):
-        pending = b"; ".join([*cursor.connection.pending, cursor.mogrify(query, vars)])
-        messages.append(pending.decode())
-        return execute(cursor, query, vars)
+        try:
+            return execute(cursor, query, vars)
+        finally:
+            messages.append(cursor.query.decode())  # the text psycopg2 sent
 
     monkeypatch.setattr(BatchingCursor, "execute", recording)
     return messages
@@ -151,3 +160,61 @@ def test_membership_writes_and_a_delete_go_with_commit(scim, sent):
     after = scim.get(f"/Groups/{group['id']}").get_json()
     assert [member["value"] for member in after["members"]] == [bob["id"]] and after["meta"]["version"] != version
     assert scim.get(f"/Users/{ann['id']}").status_code == 404
+
+
+def test_rolling_back_a_savepoint_drops_the_writes_queued_inside_it(scim, sent):
+    with database.connection_context():
+        with database.atomic():
+            execute_later(INSERT_EVENT, ["acme", "outer"])
+            with pytest.raises(LookupError), database.atomic():  # a savepoint: its SAVEPOINT takes "outer" along
+                execute_later(INSERT_EVENT, [None, "inner"])  # would fail (NOT NULL) if it were ever sent
+                raise LookupError
+        assert not any("'inner'" in message for message in sent)
+        assert _test_events() == ["outer"]
+
+
+def test_committing_a_transaction_an_error_aborted_raises_and_keeps_nothing(scim):
+    with database.connection_context():
+        with pytest.raises(InternalError, match="aborted by an earlier error"), database.atomic():
+            database.execute_sql(INSERT_EVENT, ["acme", "before"])
+            with pytest.raises(ProgrammingError):
+                database.execute_sql("SELECT no_such_column FROM audit_event")
+        assert database.connection().get_transaction_status() == 0
+        assert _test_events() == []
+
+
+def test_a_failing_queued_write_is_not_blamed_on_a_statement_being_prepared(scim):
+    lookup = Prepared(lambda slug: Tenant.select(Tenant.id).where(Tenant.slug == slug).tuples(), server_side=True)
+    with database.connection_context():
+        with pytest.raises(IntegrityError), database.atomic():
+            execute_later(INSERT_EVENT, [None, "bad"])  # NOT NULL: fails when sent, with the PREPARE's SAVEPOINT
+            lookup.execute("acme")
+        assert not SERVER_STATEMENTS._refused
+        assert lookup.execute("acme").fetchall() == [(services.get_tenant("acme").id,)]
+
+
+def test_a_queued_statement_the_session_lost_is_statements_lost_whatever_carries_it(scim):
+    note = Prepared(lambda action: AuditEvent.insert(tenant_slug="acme", actor="test", action=action,
+                                                     resource_type="Test", summary={}), server_side=True)
+    with database.connection_context():
+        note.execute("first")
+        database.execute_sql("DEALLOCATE ALL")
+        with pytest.raises(StatementsLost), database.atomic():
+            note.execute_later("lost")
+            database.execute_sql("SELECT 1")  # a plain statement carries the queued EXECUTE
+        note.execute_later("outside")  # outside a transaction: run at once (prepared afresh)
+        with database.atomic():
+            note.execute_later("again")
+        assert _test_events() == ["first", "outside", "again"]
+
+
+def test_a_transaction_needs_an_open_connection_and_a_pending_one_is_not_reused(scim):
+    with pytest.raises(InterfaceError):
+        with database.atomic():
+            pass
+    with database.connection_context():
+        connection = database.connection()
+        connection.pending.append(b"BEGIN")
+        assert database.obj._is_closed(connection)
+        connection.pending.clear()
+        assert not database.obj._is_closed(connection)
