@@ -22,7 +22,7 @@ authentication, validation, database or hook: this is the floor of the cost per 
 
 Run it by hand (the benchmark starts it itself)::
 
-    python benchmarks/ceiling_app.py --bind 127.0.0.1:8001 --workers 2 --threads 4
+    python benchmarks/ceiling_app.py --bind 127.0.0.1:8001 --workers 2 --threads 2
 """
 
 from __future__ import annotations
@@ -144,7 +144,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Serve the bare-Flask ceiling app under gunicorn.")
     parser.add_argument("--bind", default="127.0.0.1:8001")
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--threads", type=int, default=4)
+    parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args(argv)
     serve(args.bind, args.workers, args.threads)
 

@@ -265,8 +265,10 @@ def _demo_credentials(base: str) -> None:
 @click.option("--bind", default=DEFAULT_BIND, show_default=True, help="HOST:PORT to listen on.")
 @click.option("--workers", type=click.IntRange(min=1), default=2, show_default=True,
               help="Worker processes.")
-@click.option("--threads", type=click.IntRange(min=1), default=4, show_default=True,
-              help="Threads per worker (gunicorn gthread worker).")
+@click.option("--threads", type=click.IntRange(min=1), default=2, show_default=True,
+              help="Threads per worker (gunicorn gthread worker). More threads let a worker wait on more "
+                   "slow clients, but its Python runs one thread at a time: on 2 cores, 2 workers x 2 threads "
+                   "served an Entra sync faster and with lower p99s than 2 x 4 (benchmarks/README.md).")
 @click.option("--demo", is_flag=True,
               help="Make sure a 'demo' tenant exists and print its Tenant URL, a new token and the docs URL.")
 def serve(bind, workers, threads, demo):
