@@ -782,7 +782,7 @@ def table(label: str, gateway: Run, ceiling: Run, work: Workload, args, loads) -
     lines.append(f"sync wall time (sum of the six phases): gateway {gateway.wall:.1f} s, ceiling {ceiling.wall:.1f} s "
                  f"({gateway.requests:,} requests each)")
     if target is not None:
-        lines.append(f"target overall >= {target:.0%} of the ceiling: {ratio:.0%}  {'ok' if ratio >= target else 'MISSED'}")
+        lines.append(f"target overall >= {target:.0%} of the ceiling: {ratio:.1%}  {'ok' if ratio >= target else 'MISSED'}")
     lines.append(f"target p99 < {TARGET_P99_MS:.0f} ms in every phase: worst {worst.name} {worst.total.pct(99):.1f} ms  "
                  f"{'ok' if worst.total.pct(99) < TARGET_P99_MS else 'MISSED'}")
     lines.append("gateway workers after the sync: " + "; ".join(
