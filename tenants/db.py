@@ -33,7 +33,7 @@ from playhouse.db_url import parse as parse_url
 from playhouse.pool import PooledDatabase, PooledPostgresqlDatabase, PooledSqliteDatabase
 
 from .checkpoints import BACKSTOP_PAGES, Checkpointer
-from .statements import SERVER_STATEMENTS, StatementsLost
+from .statements import SERVER_STATEMENTS
 
 #: Connections each gateway process keeps open to PostgreSQL (``SCIM_GATEWAY_DB_POOL_SIZE``).
 DEFAULT_POOL_SIZE = 8
@@ -199,9 +199,8 @@ class PostgresqlPool(PooledPostgresqlDatabase):
         try:
             return super().execute_sql(sql, params)
         except Exception as error:
-            connection = self._state.conn
-            if connection is not None and SERVER_STATEMENTS.lost(connection, error) and connection.failed():
-                raise StatementsLost(f"{error}") from error
+            if self._state.conn is not None:
+                SERVER_STATEMENTS.raise_if_lost(self._state.conn, error)
             raise
 
     def begin(self, isolation_level=None):
@@ -227,8 +226,7 @@ class PostgresqlPool(PooledPostgresqlDatabase):
         try:
             return super().commit()
         except Exception as error:
-            if SERVER_STATEMENTS.lost(connection, error):
-                raise StatementsLost(f"COMMIT: {error}") from error
+            SERVER_STATEMENTS.raise_if_lost(connection, error)
             raise
 
     def rollback(self):

@@ -116,7 +116,7 @@ class Prepared:
     def execute(self, *args):
         """Execute with ``args``; the driver's own cursor (rows as the driver returns them)."""
         sql, params = self._bound(args)
-        if self.server_side and getattr(database.obj, "server_prepare", False):
+        if self._on_server():
             return SERVER_STATEMENTS.execute(database.obj, sql, params)
         return database.obj.execute_sql(sql, params)
 
@@ -124,10 +124,14 @@ class Prepared:
         """Execute with ``args`` as a write whose result is never read: on PostgreSQL inside
         a transaction it goes with the transaction's next statement (:func:`tenants.db.execute_later`)."""
         sql, params = self._bound(args)
-        if self.server_side and getattr(database.obj, "server_prepare", False):
+        if self._on_server():
             SERVER_STATEMENTS.execute_later(database.obj, sql, params)
         else:
             execute_later(sql, params)
+
+    def _on_server(self) -> bool:
+        """True if this statement runs prepared on the server (PostgreSQL, ``server_prepare`` on)."""
+        return self.server_side and getattr(database.obj, "server_prepare", False)
 
     def _bound(self, args: tuple) -> tuple[str, list]:
         _, sql, slots = self._template(args)
@@ -221,11 +225,15 @@ class PreparedUpdate(_PerColumns):
     def _statement(self, assignments: dict, args: tuple) -> BaseQuery:
         return self.model.update(assignments).where(self.model._meta.primary_key == args[-1])
 
+    def _changed(self, row: Model) -> tuple[str, ...]:
+        """The columns of ``row`` set since it was read, its key left out."""
+        key = self.model._meta.primary_key.name
+        return tuple(sorted(field.name for field in row.dirty_fields if field.name != key))
+
     def save(self, row: Model) -> int:
         """UPDATE the columns of ``row`` set since it was read; returns the rows updated
         (0 when nothing was set: no statement is sent)."""
-        key = self.model._meta.primary_key.name
-        names = tuple(sorted(field.name for field in row.dirty_fields if field.name != key))
+        names = self._changed(row)
         updated = self._execute(names, row.__data__, row.get_id()).rowcount if names else 0
         row._dirty.clear()  # peewee's own record of unsaved fields (Model.save clears it too)
         return updated
@@ -234,8 +242,7 @@ class PreparedUpdate(_PerColumns):
         """As :meth:`save`, for an update no constraint can refuse (no UNIQUE column changed)
         whose count is not needed: on PostgreSQL the UPDATE goes with the transaction's next
         statement (:mod:`tenants.round_trips`)."""
-        key = self.model._meta.primary_key.name
-        names = tuple(sorted(field.name for field in row.dirty_fields if field.name != key))
+        names = self._changed(row)
         if names:
             self._execute(names, row.__data__, row.get_id(), later=True)
         row._dirty.clear()

@@ -57,7 +57,6 @@ _FORGOTTEN = {"26000", "0A000"}
 _DUPLICATE_STATEMENT = "42P05"
 #: Errors of the statement itself (syntax, types: classes 42 and 22) or a feature (0A): never prepared again.
 _REFUSED_CLASSES = ("42", "22", "0A")
-_IDLE = 0  # psycopg2.extensions.TRANSACTION_STATUS_IDLE
 
 
 def numbered(sql: str) -> str:
@@ -109,10 +108,9 @@ class ServerStatements:
         try:
             return self._run(db, connection, held, name, execute, sql, params)
         except Exception as error:
+            # Inside a transaction ``db.execute_sql`` raised StatementsLost (not "lost" here).
             if not self.lost(connection, error):
                 raise
-            if connection.get_transaction_status() != _IDLE:
-                raise StatementsLost(f"{name}: {error}") from error
             _deallocate(connection, name)  # a statement with a stale plan is still held under that name
         return self._run(db, connection, held, name, execute, sql, params)
 
@@ -136,6 +134,12 @@ class ServerStatements:
             return False
         self._held_by(connection).clear()
         return True
+
+    def raise_if_lost(self, connection, error: BaseException) -> None:
+        """Raise :class:`StatementsLost` if ``error`` aborted ``connection``'s transaction
+        because its session lost a statement: the caller can run the transaction again."""
+        if self.lost(connection, error) and connection.failed():
+            raise StatementsLost(str(error)) from error
 
     def _run(self, db, connection, held: set[str], name: str, execute: str, sql: str, params: list,
              run=None):
